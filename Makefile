@@ -1,0 +1,49 @@
+# The two commands a newcomer needs:
+#   make up    start Flywheel with everything embedded and demo data
+#   make test  install what the tests need and run them all
+# `make install` is the install step shared by `make up` and the Containerfile.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# Debian packages the test suite uses (installed by `make test` when running
+# as root on Debian and missing).
+TEST_SYSTEM_PACKAGES ?=
+
+.PHONY: up install install-test system-deps test clean
+
+$(VENV)/.installed: pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Flywheel needs Python 3.11, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip==26.3"
+	$(PIP) install -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(VENV)/bin/flywheel up --demo
+
+$(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyproject.toml
+	$(PIP) install -e '.[test]'
+	$(PIP) install -e examples/flywheel-example-plugin
+	@touch $@
+
+install-test: $(VENV)/.installed-test system-deps
+
+system-deps:
+	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing system packages:$$missing (install them, or run make test as root on Debian)"; fi; \
+	fi
+
+test: install-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .flywheel

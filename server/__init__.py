@@ -1,0 +1,17 @@
+"""Flywheel's server core.
+
+What a plugin imports from here is the plugin API, kept stable:
+`hookimpl`, `Principal` (the caller, a route dependency named `principal`),
+`JobContext` (a job's first argument) and the errors a handler may raise.
+"""
+
+import importlib.metadata
+
+from flywheel.server.auth.principal import Principal
+from flywheel.server.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from flywheel.server.hookspecs import hookimpl
+from flywheel.server.jobs.context import JobContext
+
+__version__ = importlib.metadata.version("flywheel")
+__all__ = ["__version__", "hookimpl", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
+           "InvalidInput", "NotFound", "Unavailable"]

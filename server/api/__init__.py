@@ -1,0 +1,1 @@
+"""The core's HTTP routes. Plugins add theirs through `register_routes`."""

@@ -1,0 +1,13 @@
+"""`GET /v1/plugins`: what is loaded, its version and the hooks it implements."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.datastructures import State
+
+from flywheel.contracts.plugins import PluginRead
+
+
+@get("/v1/plugins", operation_id="listPlugins", tags=["plugins"])
+async def list_plugins(state: State) -> list[PluginRead]:
+    return state.flywheel.pm.describe()

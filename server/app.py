@@ -1,0 +1,98 @@
+"""The app factory: one Litestar app per call, with its own plugin manager."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+
+from flywheel.server import __version__
+from flywheel.server.api.health import healthz, metrics, readyz
+from flywheel.server.api.jobs import JobController
+from flywheel.server.api.keys import TenantController
+from flywheel.server.api.plugins import list_plugins
+from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
+from flywheel.server.auth.service import KeyCache
+from flywheel.server.contributions import collect
+from flywheel.server.errors import EXCEPTION_HANDLERS
+from flywheel.server.jobs.core_jobs import CORE_CRONS, CORE_JOBS
+from flywheel.server.openapi import document_errors
+from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_manager
+from flywheel.server.settings import Settings
+from flywheel.server.state import AppState
+from flywheel.server.telemetry import request_tracing_middleware
+
+CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController]
+CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas"}
+
+
+def build_state(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoints: bool = False,
+                pm: FlywheelPluginManager | None = None) -> AppState:
+    """Load plugins and collect what they contribute (no connections yet)."""
+    pm = pm or create_plugin_manager(plugins, load_entrypoints=load_entrypoints, allow=settings.plugins)
+    contributions = collect(pm, core_routes=CORE_ROUTES, core_jobs=CORE_JOBS, reserved_commands=CORE_COMMANDS)
+    for spec in CORE_CRONS:
+        contributions.cron_jobs[spec.name] = ("core", spec)
+    state = AppState(settings=settings, pm=pm, contributions=contributions)
+    state.extras["core.keys"] = KeyCache()
+    return state
+
+
+def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoints: bool = False,
+               state: AppState | None = None) -> Litestar:
+    """Build the HTTP app.
+
+    With `state`, the caller owns its connections (`flywheel up` shares one
+    state between API and worker); otherwise the app connects on startup and
+    disconnects on shutdown.
+    """
+    owned = state is None
+    state = state or build_state(settings, plugins, load_entrypoints=load_entrypoints)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        if owned:
+            await state.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await state.stop()
+
+    plugin_routes = [handler for _, handler in state.contributions.routes]
+    prometheus = PrometheusConfig(app_name="flywheel", group_path=True, exclude=["/metrics"])
+    app = Litestar(
+        route_handlers=[*CORE_ROUTES, *plugin_routes],
+        lifespan=[lifespan],
+        middleware=[
+            request_tracing_middleware(),
+            prometheus.middleware,
+            # HEAD is authenticated like GET (Litestar's default would let it through).
+            DefineMiddleware(ApiKeyAuthentication, exclude_from_auth_key="public", exclude_http_methods=["OPTIONS"]),
+        ],
+        guards=[scope_guard],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Flywheel", version=__version__, path="/schema",
+            # The document and its viewers are public, like /healthz.
+            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
+            components=Components(security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="Flywheel API key")}),
+            security=[{"apiKey": []}],
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+    app.state.flywheel = state
+    document_errors(app)
+    return app

@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: settings, state with connections, async entry."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import click
+
+from flywheel.server.app import build_state
+from flywheel.server.settings import Settings, SettingsError, load_settings
+from flywheel.server.state import AppState
+from flywheel.server.telemetry import configure_logging
+
+
+def settings_or_exit(**overrides) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    configure_logging(settings)
+    return settings
+
+
+def state_or_exit(settings: Settings) -> AppState:
+    try:
+        return build_state(settings, load_entrypoints=True)
+    except Exception as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@asynccontextmanager
+async def connected(settings: Settings, *, migrate: bool = True, embedded: bool = True) -> AsyncIterator[AppState]:
+    """A started AppState; starts embedded services when URLs are unset."""
+    services = None
+    if settings.embedded and embedded:
+        from flywheel.server.cli.embedded_up import start_embedded
+
+        settings, services = await start_embedded(settings)
+    state = state_or_exit(settings)
+    try:
+        await state.start(run_migrations=migrate)
+        yield state
+    finally:
+        await state.stop()
+        if services is not None:
+            await asyncio.to_thread(services.stop)
+
+
+def run_async(coro) -> None:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        pass

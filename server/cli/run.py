@@ -1,0 +1,105 @@
+"""Run modes: `up` (everything in one process), `serve` (API), `worker` (jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+import structlog
+import uvicorn
+
+from flywheel.server.cli.context import connected, run_async, settings_or_exit
+
+log = structlog.get_logger("flywheel.cli")
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Create a demo tenant and key, and load every plugin's demo data.")
+@click.option("--host", help="Interface to listen on [FLYWHEEL_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [FLYWHEEL_PORT, default 8000].")
+def up(demo: bool, host: str | None, port: int | None) -> None:
+    """API, worker and scheduler in one process; embedded services when none are configured."""
+    settings = settings_or_exit(host=host, port=port)
+    run_async(_up(settings, demo))
+
+
+async def _up(settings, demo: bool) -> None:
+    from flywheel.server.app import create_app
+    from flywheel.server.demo import load_demo
+    from flywheel.server.jobs.worker import build_worker
+    from flywheel.server.telemetry import configure_tracing
+
+    started = time.perf_counter()
+    configure_tracing(settings)
+    async with connected(settings) as state:
+        if demo:
+            await load_demo(state)
+        app = create_app(state.settings, state=state)
+        worker = build_worker(state, handle_signals=False)
+        worker_task = asyncio.create_task(worker.main(), name="arq-worker")
+        config = uvicorn.Config(app, host=state.settings.host, port=state.settings.port, log_config=None,
+                                access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(), name="http")
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            click.echo(f"Flywheel is up at http://{state.settings.host}:{state.settings.port} "
+                       f"(ready in {time.perf_counter() - started:.2f}s; Ctrl-C stops)", err=True)
+        try:
+            await serving
+        finally:
+            await worker.close()
+            worker_task.cancel()
+            await asyncio.gather(worker_task, return_exceptions=True)
+
+
+@click.command()
+@click.option("--host", help="Interface to listen on [FLYWHEEL_HOST].")
+@click.option("--port", type=int, help="Port to listen on [FLYWHEEL_PORT].")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="HTTP worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """The HTTP API only (scale out behind a load balancer). Needs DATABASE_URL and REDIS_URL."""
+    settings = settings_or_exit(host=host, port=port)
+    if settings.embedded:
+        raise click.UsageError("flywheel serve needs DATABASE_URL and REDIS_URL (flywheel up starts embedded ones)")
+    uvicorn.run("flywheel.server.cli.run:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=workers, log_config=None, access_log=False)
+
+
+def app_from_env():
+    """App factory for `flywheel serve` worker processes."""
+    from flywheel.server.app import create_app
+    from flywheel.server.telemetry import configure_tracing
+
+    settings = settings_or_exit()
+    configure_tracing(settings)
+    return create_app(settings, load_entrypoints=True)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
+@click.option("--max-jobs", type=click.IntRange(1, 256), default=4, show_default=True)
+def worker(burst: bool, max_jobs: int) -> None:
+    """ARQ workers only: runs jobs and cron jobs. Needs DATABASE_URL and REDIS_URL."""
+    settings = settings_or_exit()
+    if settings.embedded:
+        raise click.UsageError("flywheel worker needs DATABASE_URL and REDIS_URL")
+    run_async(_worker(settings, burst, max_jobs))
+
+
+async def _worker(settings, burst: bool, max_jobs: int) -> None:
+    from flywheel.server.jobs.worker import build_worker
+    from flywheel.server.telemetry import configure_tracing
+
+    configure_tracing(settings, service="flywheel-worker")
+    async with connected(settings, embedded=False) as state:
+        w = build_worker(state, burst=burst, max_jobs=max_jobs)
+        try:
+            await w.main()
+        finally:
+            await w.close()
+
+
+COMMANDS = [up, serve, worker]

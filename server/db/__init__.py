@@ -1,0 +1,1 @@
+"""Postgres access: the pool and the migration runner. SQL is plain SQL."""

@@ -1,0 +1,207 @@
+"""Embedded Postgres, run from the `pgserver` wheel's bundled binaries
+(or the system's PostgreSQL when that wheel is absent).
+
+We drive `initdb` / `pg_ctl` ourselves instead of pgserver's Python helper:
+as root, that helper creates a system user and opens permissions on every
+parent folder, which we must not do.
+
+Layout under `root` (all of it owned by the user Postgres runs as):
+    data/       PGDATA
+    run/        unix socket and TMPDIR
+    postgres.log
+As root, Postgres runs as uid/gid 65534 ("nobody") through `setpriv`,
+with no capabilities and no_new_privs. It listens on a unix socket in
+`run/` (trust auth, reachable only by that user and root); when that path
+is too long for a socket, on a free 127.0.0.1 port with a generated
+password instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+
+from flywheel.server.embedded._proc import (
+    MAX_SOCKET_PATH,
+    UNPRIVILEGED_UID,
+    free_port,
+    running_as_root,
+    secret_file,
+    unreachable_parent,
+)
+from flywheel.server.embedded.errors import EmbeddedError
+
+SOCKET_PORT = 5432  # only names the socket file in unix-socket mode
+
+
+def find_pg_install() -> Path:
+    """The folder holding bin/initdb: pgserver's bundled build, else the system's newest."""
+    spec = importlib.util.find_spec("pgserver")  # not imported: only its files are used
+    if spec is not None and spec.submodule_search_locations:
+        bundled = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+        if (bundled / "bin" / "initdb").exists():
+            return bundled
+    system = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if system:
+        return Path(system[-1]).parent.parent
+    raise EmbeddedError("no PostgreSQL binaries found: install Flywheel with its dependencies "
+                        "(the pgserver wheel) or set DATABASE_URL to an existing server")
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path, *, database: str = "flywheel") -> None:
+        self.root = Path(root).resolve()
+        self.pgdata = self.root / "data"
+        self.run_dir = self.root / "run"
+        self.logfile = self.root / "postgres.log"
+        self.database = database
+        self.as_root = running_as_root()
+        self.uid = UNPRIVILEGED_UID if self.as_root else os.getuid()
+        self.gid = UNPRIVILEGED_UID if self.as_root else os.getgid()
+        self.use_socket = len(str(self.run_dir / f".s.PGSQL.{SOCKET_PORT}")) <= MAX_SOCKET_PATH
+        self.port: int | None = None
+        self._password_file = self.root.parent / "postgres.password"  # outside PGDATA, 0600, ours
+        self._install: Path | None = None
+        self.started_here = False
+
+    # -- paths and commands -------------------------------------------------
+
+    @property
+    def dsn(self) -> str:
+        if self.use_socket:
+            return f"postgresql://postgres@/{self.database}?host={quote(str(self.run_dir))}"
+        password = quote(secret_file(self._password_file))
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{self.database}"
+
+    def _bin(self, name: str) -> str:
+        assert self._install is not None
+        return str(self._install / "bin" / name)
+
+    def _run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self.as_root:
+            cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                   "--inh-caps=-all", "--no-new-privs", "--", *cmd]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(self.run_dir),
+               "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(self.root)}
+        # A new session: Ctrl-C in the terminal reaches Flywheel, which then
+        # stops Postgres in order, instead of Postgres dying first.
+        result = subprocess.run(cmd, env=env, cwd=self.root, capture_output=True, text=True, timeout=timeout,
+                                start_new_session=True)
+        if check and result.returncode != 0:
+            raise EmbeddedError(f"{Path(args[0]).name} failed ({result.returncode}): "
+                                f"{(result.stderr or result.stdout).strip()[-2000:]}\nlog: {self.logfile}")
+        return result
+
+    def _prepare_install(self) -> None:
+        """Use the binaries in place when the Postgres user can reach them;
+        otherwise (a virtualenv under /root, say) keep a private copy in our folder."""
+        install = find_pg_install()
+        if self.as_root and unreachable_parent(install / "bin", self.uid, self.gid):
+            copy = self.root / "pginstall"
+            if not (copy / "bin" / "initdb").exists():
+                shutil.copytree(install, copy, symlinks=True)
+                _chown_tree(copy, self.uid, self.gid)
+            install = copy
+        self._install = install
+
+    def _prepare_dirs(self) -> None:
+        blocked = unreachable_parent(self.root.parent, self.uid, self.gid) if self.as_root else None
+        if blocked is not None:
+            raise EmbeddedError(
+                f"embedded Postgres runs as uid {self.uid} (it refuses root), which cannot enter {blocked}. "
+                f"Set FLYWHEEL_DATA_DIR to a folder outside it, or DATABASE_URL to an existing server.")
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.run_dir.mkdir(exist_ok=True, mode=0o700)
+        if self.as_root:
+            for path in (self.root, self.run_dir):
+                os.chown(path, self.uid, self.gid)
+            if self.logfile.exists():
+                os.chown(self.logfile, self.uid, self.gid)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _pid_info(self) -> list[str] | None:
+        try:
+            return (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+
+    def is_running(self) -> bool:
+        if self._install is None or not (self.pgdata / "PG_VERSION").exists():
+            return False
+        return self._run(self._bin("pg_ctl"), "status", "-D", str(self.pgdata), check=False).returncode == 0
+
+    def initdb(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        if self.pgdata.exists():  # a half-finished initdb: start over
+            shutil.rmtree(self.pgdata)
+        pwfile = self.run_dir / "initdb.pw"
+        pwfile.write_text(secret_file(self._password_file))
+        try:
+            if self.as_root:
+                os.chown(pwfile, self.uid, self.gid)
+            self._run(self._bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "-E", "UTF8", "--no-locale",
+                      "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def start(self) -> None:
+        self._prepare_dirs()
+        self._prepare_install()
+        self.initdb()
+        if self.is_running():
+            # Left running by a process that was killed: reuse it.
+            info = self._pid_info() or []
+            self.port = int(info[3]) if len(info) > 3 else None
+        else:
+            if self.use_socket:
+                self.port = SOCKET_PORT
+                opts = f"-p {SOCKET_PORT} -k {self.run_dir} -c listen_addresses=''"
+            else:
+                self.port = free_port()
+                opts = f"-p {self.port} -k '' -c listen_addresses=127.0.0.1"
+            self._run(self._bin("pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.logfile), "-w",
+                      "-t", "60", "-o", opts)
+            self.started_here = True
+        asyncio.run(self._ensure_database())
+
+    async def _ensure_database(self) -> None:
+        admin = self.dsn.replace(f"/{self.database}", "/postgres", 1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = await asyncpg.connect(admin, timeout=5)
+                break
+            except (OSError, asyncpg.CannotConnectNowError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", self.database):
+                await conn.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        if self._install is None or not (self.pgdata / "PG_VERSION").exists():
+            return
+        # "fast": roll back open transactions, checkpoint, exit. Nothing committed is lost.
+        self._run(self._bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", check=False)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, uid, gid)
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)

@@ -1,0 +1,149 @@
+"""Errors: one body (`ErrorBody`) for every 4xx and 5xx, never a stack trace.
+
+Raise `ApiError` (or a subclass) from handlers and services. Litestar's own
+exceptions (routing, validation, body size) are translated into the same body,
+and anything unexpected becomes a 500 with code `internal_error`, logged with
+its trace on the server side only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from flywheel.contracts.errors import ErrorBody, ErrorDetail
+
+log = structlog.get_logger("flywheel.errors")
+
+
+class ApiError(Exception):
+    """An error the client should see, with a stable machine-readable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
+                 status: int | None = None, details: list[ErrorDetail] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details or []
+        self.headers = headers or {}
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(status=self.status, code=self.code, message=self.message, field=self.field,
+                         details=self.details)
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+class InvalidInput(ApiError):
+    status, code = 422, "validation_error"
+
+
+def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: str = "$") -> ApiError:
+    """Turn msgspec's message ("Expected `int`, got `str` - at `$.a[0]`") into an error with a field path."""
+    text = str(exc)
+    match = re.search(r" - at `\$(.*)`$", text)
+    field = prefix + match.group(1) if match else None
+    message = text[: match.start()] if match else text
+    if isinstance(exc, msgspec.ValidationError):
+        return InvalidInput(message, field=field)
+    return ApiError(f"malformed body: {message}", code="malformed_body", field=field)
+
+
+# Litestar's status codes -> our codes, for exceptions Litestar raises itself.
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "body_too_large",
+          415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+          500: "internal_error", 503: "unavailable"}
+
+
+def _respond(body: ErrorBody, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
+    return Response(content=body, status_code=body.status, headers=headers or {})
+
+
+def handle_api_error(request: Request, exc: ApiError) -> Response[ErrorBody]:
+    return _respond(exc.body(), exc.headers)
+
+
+def handle_validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+    details = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            source = item.get("source")
+            field = _field_path(key, source)
+            details.append(ErrorDetail(code="validation_error", message=str(item.get("message", "invalid")), field=field))
+    first = details[0] if details else None
+    message = first.message if first else str(exc.detail)
+    body = ErrorBody(status=400 if exc.status_code == 400 else 422,
+                     code="validation_error", message=message, field=first.field if first else None, details=details)
+    return _respond(body)
+
+
+def _field_path(key: Any, source: Any) -> str | None:
+    if key is None:
+        return None
+    key = str(key)
+    if key.startswith("$"):
+        return key
+    if source in ("query", "path", "header", "cookie"):
+        return f"{source}.{key}"
+    return f"$.{key}"
+
+
+def handle_http(request: Request, exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("server error", path=request.url.path, method=request.method, status=status,
+                  error=f"{type(exc).__name__}: {exc.detail}")
+    message = exc.detail if isinstance(exc.detail, str) and status < 500 else _default_message(status)
+    body = ErrorBody(status=status, code=_CODES.get(status, "error"), message=message)
+    return _respond(body, dict(exc.headers or {}))
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response[ErrorBody]:
+    # The trace stays on the server; the client gets a stable, boring body.
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return _respond(ErrorBody(status=500, code="internal_error", message="internal server error"))
+
+
+def _default_message(status: int) -> str:
+    return {500: "internal server error", 503: "service unavailable"}.get(status, "error")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

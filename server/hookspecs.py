@@ -1,0 +1,137 @@
+"""Every hook a Flywheel plugin can implement, in one place.
+
+Plugins implement hooks with ``from flywheel.server import hookimpl``::
+
+    @hookimpl
+    def register_jobs():
+        return [JobSpec(name="myplugin.rebuild", func=rebuild)]
+
+Rules:
+
+- ``register_*`` hooks run once at startup and return a list of contract
+  objects. Their failures stop startup, naming the plugin.
+- ``on_*`` hooks are notifications. ``on_startup`` failures stop startup;
+  the others are isolated: a failing implementation is logged and skipped.
+- Any implementation may be ``async def``: the host awaits what it returns.
+- An implementation may accept fewer arguments than the spec lists, in any
+  order; arguments are only ever added, never renamed or removed.
+- Implementations run in registration order (last registered first, as in
+  pluggy), adjusted by ``tryfirst`` / ``trylast``. No built-in hook depends on
+  order except where noted.
+
+Each spec says what it returns, when it is called and since which version.
+The plugin author guide (docs/plugins.md) has one heading per hook; a test
+fails when a hook is missing there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from flywheel.contracts.events import Event
+    from flywheel.contracts.jobs import CronSpec, JobSpec
+    from flywheel.contracts.models import ModelFamily
+    from flywheel.contracts.pages import Page
+    from flywheel.contracts.plugins import MigrationSource
+    from flywheel.server.state import AppState
+
+PROJECT = "flywheel"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# ---------------------------------------------------------------------------
+# Registration: called once at startup; results are validated together.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_routes() -> list[Any]:
+    """Litestar route handlers, controllers or routers to mount on the app.
+
+    Every handler needs authentication unless marked ``opt={"public": True}``;
+    set the scope it needs with ``opt={"scope": "read"}`` (default: ``read``
+    for GET, ``write`` otherwise). Since 0.1.
+    """
+
+
+@hookspec
+def register_migrations() -> list[MigrationSource]:
+    """Folders of plain SQL migrations, each in the plugin's own namespace.
+
+    Applied after the core's, in plugin load order. Since 0.1.
+    """
+
+
+@hookspec
+def register_event_types() -> list[type[Event]]:
+    """`Event` subclasses with a namespaced tag (``plugin.event``). Since 0.1."""
+
+
+@hookspec
+def register_scrubbers() -> list[Any]:
+    """PII scrubbers applied to event string values before storage. Since 0.1."""
+
+
+@hookspec
+def register_jobs() -> list[JobSpec]:
+    """Job functions for the ARQ workers, with namespaced names. Since 0.1."""
+
+
+@hookspec
+def register_cron_jobs() -> list[CronSpec]:
+    """Schedules that run registered jobs. Since 0.1."""
+
+
+@hookspec
+def register_cli_commands() -> list[click.Command]:
+    """Click commands or groups added under ``flywheel``. Since 0.1.
+
+    Name a group after the plugin (``flywheel drives import ...``).
+    """
+
+
+@hookspec
+def register_model_families() -> list[ModelFamily]:
+    """Model families the plugin trains and serves. Since 0.1."""
+
+
+@hookspec
+def register_pages() -> list[Page]:
+    """Console pages, shown in the dashboard's navigation. Since 0.1."""
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle notifications.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def on_startup(state: AppState) -> None:
+    """Called once the database, Redis and the object store are ready, in the
+    API process and in each worker process. A failure stops startup. Since 0.1.
+    """
+
+
+@hookspec
+def on_shutdown(state: AppState) -> None:
+    """Called before connections close. Failures are logged, not raised. Since 0.1."""
+
+
+@hookspec
+def on_demo(state: AppState, tenant_id: Any) -> None:
+    """Called by ``flywheel up --demo`` after the demo tenant exists: load demo
+    data for it (idempotently: a second start must not duplicate it). Since 0.1.
+    """
+
+
+@hookspec
+def on_events_committed(state: AppState, tenant_id: Any, events: list[Event]) -> None:
+    """Called after a batch of events is durably stored. Runs off the request
+    path: a slow or failing implementation never blocks intake. Since 0.1.
+    """

@@ -1,0 +1,1 @@
+"""Background jobs on ARQ: enqueueing, the worker, and their status rows."""

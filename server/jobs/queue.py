@@ -1,0 +1,59 @@
+"""Enqueueing jobs: a status row in Postgres first, then the ARQ job in Redis."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from flywheel.contracts.jobs import JobSpec
+from flywheel.server.errors import ApiError, InvalidInput, NotFound, Unavailable, from_msgspec
+from flywheel.server.validation import reject_nul
+
+
+async def create_job_row(state: Any, spec: JobSpec, tenant_id: UUID | None, payload: Any) -> UUID:
+    job_id = uuid.uuid4()
+    await state.db.execute(
+        "INSERT INTO jobs (id, tenant_id, name, payload) VALUES ($1, $2, $3, $4)",
+        job_id, tenant_id, spec.name, msgspec.to_builtins(payload) if payload is not None else None,
+    )
+    return job_id
+
+
+def validate_payload(spec: JobSpec, payload: Any) -> Any:
+    """Check a payload against the job's Struct; errors name the field under `$.payload`."""
+    reject_nul(payload, "$.payload")
+    if spec.payload is None:
+        if payload not in (None, {}):
+            raise InvalidInput(f"job {spec.name} takes no payload", field="$.payload")
+        return None
+    try:
+        return msgspec.convert(payload if payload is not None else {}, spec.payload)
+    except msgspec.ValidationError as exc:
+        raise from_msgspec(exc, prefix="$.payload") from None
+
+
+async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
+    """Queue job `name` for `tenant_id`; returns the job id to poll at `/v1/jobs/{id}`."""
+    entry = state.contributions.jobs.get(name)
+    if entry is None:
+        raise NotFound(f"no job named {name!r}", field="$.name")
+    spec = entry[1]
+    if isinstance(payload, msgspec.Struct):
+        payload = msgspec.to_builtins(payload)
+    validated = validate_payload(spec, payload)
+    job_id = await create_job_row(state, spec, tenant_id, validated)
+    wire = msgspec.to_builtins(validated) if validated is not None else None
+    try:
+        queued = await state.redis.enqueue_job(name, str(job_id), wire, _job_id=str(job_id))
+    except Exception as exc:
+        await state.db.execute(
+            "UPDATE jobs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+            job_id, f"could not queue: {type(exc).__name__}",
+        )
+        raise Unavailable("the job queue is unavailable; try again", headers={"Retry-After": "5"}) from exc
+    if queued is None:  # cannot happen with a fresh uuid, but never report a job that will not run
+        raise ApiError("job was not queued", status=500, code="internal_error")
+    return job_id

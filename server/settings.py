@@ -1,0 +1,172 @@
+"""Settings: one Struct, read from the environment, validated at startup.
+
+A bad value stops the process with one message naming the variable at fault
+(the CLI exits with code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything Flywheel reads from its environment.
+
+    Unset `database_url` / `redis_url` / `store_url` mean "embedded" for
+    `flywheel up`: Postgres and Redis under `data_dir`, and a local folder as
+    the object store.
+    """
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    store_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    data_dir: str = ".flywheel"
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    plugins: list[str] | None = None
+    trace_hooks: bool = False
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+    queue_name: str = "flywheel:queue"
+    db_pool_size: PositiveInt = 10
+    max_body_bytes: PositiveInt = 16 * 1024 * 1024
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def embedded(self) -> bool:
+        """True when Flywheel must start its own Postgres or Redis."""
+        return not (self.database_url and self.redis_url)
+
+    def redacted(self) -> dict[str, object]:
+        """Settings safe to log: passwords in URLs are masked."""
+        out = msgspec.structs.asdict(self)
+        for key in ("database_url", "redis_url", "store_url"):
+            if out[key]:
+                out[key] = redact_url(out[key])
+        return out
+
+
+# Field -> environment variable. Names follow what operators already use.
+ENV_VARS: dict[str, str] = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "store_url": "FLYWHEEL_STORE_URL",
+    "s3_endpoint_url": "FLYWHEEL_S3_ENDPOINT_URL",
+    "s3_region": "AWS_DEFAULT_REGION",
+    "data_dir": "FLYWHEEL_DATA_DIR",
+    "host": "FLYWHEEL_HOST",
+    "port": "FLYWHEEL_PORT",
+    "plugins": "FLYWHEEL_PLUGINS",
+    "trace_hooks": "FLYWHEEL_TRACE_HOOKS",
+    "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "log_level": "FLYWHEEL_LOG_LEVEL",
+    "log_json": "FLYWHEEL_LOG_JSON",
+    "queue_name": "FLYWHEEL_QUEUE",
+    "db_pool_size": "FLYWHEEL_DB_POOL_SIZE",
+    "max_body_bytes": "FLYWHEEL_MAX_BODY_BYTES",
+}
+# Fallbacks read when the first variable is unset.
+ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from `environ` (default: os.environ); `overrides` win."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field, var in ENV_VARS.items():
+        value = env.get(var)
+        if value is None and field in ENV_FALLBACKS:
+            value = env.get(ENV_FALLBACKS[field])
+        if value is None or value == "" and field not in ("trace_hooks", "log_json"):
+            continue
+        raw[field] = _parse(field, var, value)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        field = _field_of(str(exc))
+        variable = ENV_VARS.get(field, field) if field else "settings"
+        raise SettingsError(variable, _problem_of(str(exc))) from None
+    for field, check in _CHECKS.items():
+        value = getattr(settings, field)
+        problem = check(value) if value else None
+        if problem:
+            raise SettingsError(ENV_VARS[field], problem)
+    return settings
+
+
+def _scheme_check(allowed: tuple[str, ...], hint: str):
+    def check(url: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.scheme not in allowed:
+            return f"must be {hint}, got {redact_url(url)!r}"
+        if parts.scheme == "s3" and not parts.netloc:
+            return "an s3:// URL needs a bucket: s3://BUCKET/PREFIX"
+        return None
+
+    return check
+
+
+_CHECKS = {
+    "database_url": _scheme_check(("postgres", "postgresql"), "a postgresql:// URL"),
+    "redis_url": _scheme_check(("redis", "rediss", "unix"), "a redis://, rediss:// or unix:// URL"),
+    "store_url": _scheme_check(("file", "s3"), "file://PATH or s3://BUCKET/PREFIX"),
+    "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
+    else "must be one of DEBUG, INFO, WARNING, ERROR",
+}
+
+
+def _parse(field: str, var: str, value: str) -> object:
+    if field in ("trace_hooks", "log_json"):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise SettingsError(var, f"expected a boolean (1/0, true/false), got {value!r}")
+    if field == "plugins":
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return value
+
+
+def _field_of(message: str) -> str | None:
+    match = re.search(r"at `\$\.(\w+)", message)
+    return match.group(1) if match else None
+
+
+def _problem_of(message: str) -> str:
+    return re.sub(r"\s*-\s*at `\$[^`]*`$", "", message)
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

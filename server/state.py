@@ -1,0 +1,85 @@
+"""AppState: the connections and registries one Flywheel process shares.
+
+The API, the worker and `flywheel up` (both in one process) all build one
+AppState. Handlers get it as the `state` dependency; jobs get it on their
+context; plugins get it in `on_startup`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from flywheel.server.contributions import Contributions
+from flywheel.server.db.migrations import CORE_SOURCE, migrate
+from flywheel.server.db.pool import create_pool as create_db_pool
+from flywheel.server.hooks import call_hook
+from flywheel.server.jobs.serializer import job_deserializer, job_serializer
+from flywheel.server.plugin_manager import FlywheelPluginManager
+from flywheel.server.settings import Settings
+
+if TYPE_CHECKING:
+    from flywheel.server.store import ObjectStore
+
+log = structlog.get_logger("flywheel.state")
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pm: FlywheelPluginManager
+    contributions: Contributions
+    db: asyncpg.Pool | None = None
+    redis: ArqRedis | None = None
+    store: ObjectStore | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # plugin-owned objects, keyed by plugin name
+    started: bool = False
+
+    @property
+    def migration_sources(self) -> list:
+        return [CORE_SOURCE] + [source for _, source in self.contributions.migrations]
+
+    async def start(self, *, run_migrations: bool = True) -> None:
+        """Connect to Postgres, Redis and the store, migrate, then tell plugins."""
+        s = self.settings
+        if not s.database_url or not s.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (flywheel up starts embedded ones)")
+        self.db = await create_db_pool(s.database_url, size=s.db_pool_size)
+        if run_migrations:
+            async with self.db.acquire() as conn:
+                await migrate(conn, self.migration_sources)
+        self.redis = await create_pool(
+            RedisSettings.from_dsn(s.redis_url), default_queue_name=s.queue_name,
+            job_serializer=job_serializer, job_deserializer=job_deserializer,
+        )
+        from flywheel.server.store import open_store  # lazy: the S3 client is slow to import
+
+        self.store = open_store(self.store_url, endpoint_url=s.s3_endpoint_url, region=s.s3_region)
+        self.started = True
+        await call_hook(self.pm, "on_startup", trace_calls=s.trace_hooks, state=self)
+
+    @property
+    def store_url(self) -> str:
+        return self.settings.store_url or f"file://{self.settings.data_path / 'store'}"
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks, state=self)
+        if self.store is not None:
+            await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.db is not None:
+            await self.db.close()
+        self.started = False
+
+    def tenant_store(self, tenant_id: Any) -> ObjectStore:
+        """The object store as one tenant sees it: every key under its own prefix."""
+        assert self.store is not None
+        return self.store.for_prefix(f"tenants/{tenant_id}/")

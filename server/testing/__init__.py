@@ -1,0 +1,1 @@
+"""Test kit for Flywheel and its plugins (the `pytest11` entry point)."""

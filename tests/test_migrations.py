@@ -1,0 +1,94 @@
+"""Migrations: an empty database migrates to the committed schema, safely."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from flywheel.contracts.plugins import MigrationSource
+from flywheel.server.db.migrations import CORE_SOURCE, MigrationError, migrate, pending
+from tests.schema_dump import dump_schema
+
+SCHEMA_FILE = Path(__file__).parent / "schema" / "core.txt"
+EXAMPLE = MigrationSource(namespace="example", package="flywheel_example.migrations")
+
+
+@pytest.fixture
+async def empty_db(flywheel_services):
+    dsn = await flywheel_services.new_database()
+    conn = await asyncpg.connect(dsn)
+    yield dsn, conn
+    await conn.close()
+
+
+async def test_empty_database_migrates_to_the_committed_schema(empty_db):
+    _, conn = empty_db
+    applied = await migrate(conn, [CORE_SOURCE, EXAMPLE])
+    assert [(m.namespace, m.version) for m in applied][:1] == [("core", 1)]
+    assert ("example", 1) in [(m.namespace, m.version) for m in applied]
+    dumped = await dump_schema(conn)
+    if os.environ.get("FLYWHEEL_UPDATE_SCHEMA") == "1":
+        SCHEMA_FILE.write_text(dumped)
+    expected = SCHEMA_FILE.read_text()
+    assert dumped == expected, "schema drifted; review, then regenerate with FLYWHEEL_UPDATE_SCHEMA=1"
+
+
+async def test_second_run_applies_nothing(empty_db):
+    _, conn = empty_db
+    await migrate(conn, [CORE_SOURCE])
+    assert await migrate(conn, [CORE_SOURCE]) == []
+    assert await pending(conn, [CORE_SOURCE]) == []
+
+
+async def test_database_from_a_newer_release_is_refused(empty_db):
+    _, conn = empty_db
+    await migrate(conn, [CORE_SOURCE])
+    await conn.execute("INSERT INTO flywheel_migrations (namespace, version, name, checksum) VALUES ('core', 9999, 'future', 'x')")
+    with pytest.raises(MigrationError, match="core/9999"):
+        await migrate(conn, [CORE_SOURCE])
+
+
+async def test_edited_migration_is_refused(empty_db, tmp_path):
+    _, conn = empty_db
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE mig_t (a int);")
+    source = MigrationSource(namespace="scratch", path=str(tmp_path))
+    await migrate(conn, [CORE_SOURCE, source])
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE mig_t (a bigint);")
+    with pytest.raises(MigrationError, match="was changed after it was applied"):
+        await migrate(conn, [CORE_SOURCE, source])
+
+
+async def test_failing_file_rolls_back_alone(empty_db, tmp_path):
+    _, conn = empty_db
+    (tmp_path / "0001_ok.sql").write_text("CREATE TABLE mig_ok (a int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE mig_bad (a int); SELECT no_such_function();")
+    source = MigrationSource(namespace="scratch", path=str(tmp_path))
+    with pytest.raises(asyncpg.UndefinedFunctionError):
+        await migrate(conn, [CORE_SOURCE, source])
+    assert await conn.fetchval("SELECT to_regclass('mig_ok') IS NOT NULL")
+    assert not await conn.fetchval("SELECT to_regclass('mig_bad') IS NOT NULL")
+    versions = await conn.fetch("SELECT version FROM flywheel_migrations WHERE namespace = 'scratch'")
+    assert [r["version"] for r in versions] == [1]
+
+
+async def test_bad_file_names_are_refused(tmp_path, empty_db):
+    _, conn = empty_db
+    (tmp_path / "1_oops.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="bad migration file name"):
+        await migrate(conn, [MigrationSource(namespace="scratch", path=str(tmp_path))])
+
+
+async def test_replicas_starting_together_apply_each_file_once(empty_db):
+    dsn, _ = empty_db
+    conns = [await asyncpg.connect(dsn) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(migrate(c, [CORE_SOURCE, EXAMPLE]) for c in conns))
+    finally:
+        for c in conns:
+            await c.close()
+    applied = [m for batch in results for m in batch]
+    assert sorted((m.namespace, m.version) for m in applied) == [("core", 1), ("example", 1)]

@@ -1,0 +1,125 @@
+"""A key of tenant A never reads or changes tenant B's data, on any route.
+
+The routes come from the app itself, so a route added later (core or plugin)
+is covered without touching this file: its path parameters must have a
+provider below (the test fails and says so when one is missing), and its
+responses to A must never carry B's ids or marker.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from litestar.routes import HTTPRoute
+
+MARKER = f"tenant-b-secret-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class TenantB:
+    headers: dict[str, str]
+    tenant_id: str
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+async def _job(client, b):
+    r = await client.post("/v1/jobs", json={"name": "example.count_notes"}, headers=b.headers)
+    return r.json()["id"]
+
+
+async def _key(client, b):
+    r = await client.post("/v1/keys", json={"name": MARKER, "scopes": ["read"]}, headers=b.headers)
+    return r.json()["key"]["id"]
+
+
+async def _note(client, b):
+    r = await client.post("/v1/example/notes", json={"title": MARKER}, headers=b.headers)
+    return r.json()["id"]
+
+
+# Path parameter name -> how tenant B makes one. A new route with a new
+# parameter needs a line here; `test_every_path_parameter_has_a_provider` says so.
+PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note}
+
+# Checks that B's resources survived whatever A tried: parameter -> (GET path, predicate on B's view).
+SURVIVES = {
+    "job_id": ("/v1/jobs/{}", lambda body: body["id"]),
+    "note_id": ("/v1/example/notes/{}", lambda body: body["title"] == MARKER),
+    "key_id": ("/v1/keys", None),
+}
+
+
+def protected_routes(app) -> list[tuple[str, str, list[str]]]:
+    """(method, path template, path parameter names) of every authenticated route."""
+    out = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for method, handler in route.route_handler_map.items():
+            handler = handler[0] if isinstance(handler, tuple) else handler
+            if method in ("OPTIONS", "HEAD") or handler.opt.get("public") or route.path.startswith("/schema"):
+                continue
+            out.append((method, route.path, [p["name"] for p in route.path_parameters]
+                        if isinstance(route.path_parameters, list) else list(route.path_parameters)))
+    return sorted(out)
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: ids[m.group(1)], path)
+
+
+@pytest.fixture
+async def tenants(client, make_tenant):
+    a = await make_tenant()
+    b_t = await make_tenant(name=f"{MARKER}-{uuid.uuid4().hex[:4]}")
+    b = TenantB(headers=b_t.headers, tenant_id=str(b_t.id))
+    for name, make in PROVIDERS.items():
+        b.ids[name] = await make(client, b)
+    return a, b
+
+
+def test_every_path_parameter_has_a_provider(app):
+    routes = protected_routes(app)
+    assert len(routes) >= 8, "the app should expose its core and example routes"
+    missing = {(m, p, name) for m, p, params in routes for name in params if name not in PROVIDERS}
+    assert not missing, f"add a provider in test_tenant_isolation.PROVIDERS for {sorted(missing)}"
+
+
+async def test_tenant_a_cannot_reach_tenant_b_on_any_route(app, client, tenants):
+    a, b = tenants
+    secrets = [MARKER, b.tenant_id, *b.ids.values()]
+    checked = 0
+    for method, path, params in protected_routes(app):
+        url = fill(path, b.ids)
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        r = await client.request(method, url, headers=a.headers, json=body)
+        checked += 1
+        where = f"{method} {path} as tenant A"
+        assert r.status_code < 500, f"{where}: {r.status_code} {r.text}"
+        if params:
+            # Naming B's resource must look exactly like naming nothing.
+            assert r.status_code in (400, 403, 404, 405, 422), f"{where} reached B's resource: {r.status_code} {r.text}"
+        leaked = [s for s in secrets if s in r.text]
+        assert not leaked, f"{where} leaked tenant B's data: {leaked}"
+    assert checked >= 8
+
+    # B can still see every resource, unchanged: A's attempts changed nothing.
+    for name, (check_path, ok) in SURVIVES.items():
+        r = await client.get(check_path.format(b.ids[name]), headers=b.headers)
+        assert r.status_code == 200, f"B lost its {name}: {r.text}"
+        if ok is not None:
+            assert ok(r.json())
+    keys = (await client.get("/v1/keys", headers=b.headers)).json()
+    assert any(k["id"] == b.ids["key_id"] and k["revoked_at"] is None for k in keys), "A revoked B's key"
+
+
+async def test_the_same_requests_succeed_for_tenant_b(app, client, tenants):
+    """Guards the test above: B's ids are real, so A's 404s mean isolation, not typos."""
+    _, b = tenants
+    for method, path, params in protected_routes(app):
+        if method == "GET" and params:
+            r = await client.get(fill(path, b.ids), headers=b.headers)
+            assert r.status_code == 200, f"GET {path} as B: {r.status_code} {r.text}"
