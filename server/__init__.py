@@ -7,11 +7,11 @@ What a plugin imports from here is the plugin API, kept stable:
 
 import importlib.metadata
 
-from flywheel.server.auth.principal import Principal
+from flywheel.server.auth.principal import Caller, Principal
 from flywheel.server.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from flywheel.server.hookspecs import hookimpl
 from flywheel.server.jobs.context import JobContext
 
 __version__ = importlib.metadata.version("flywheel")
-__all__ = ["__version__", "hookimpl", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
+__all__ = ["__version__", "hookimpl", "Caller", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
            "InvalidInput", "NotFound", "Unavailable"]

@@ -43,3 +43,15 @@ def test_every_hook_is_used_in_a_test():
     pending = {"register_scrubbers": "ingestion (#3)", "register_model_families": "models (#4)",
                "register_pages": "dashboard (#5)", "on_events_committed": "ingestion (#3)"}
     assert set(unused) <= set(pending), f"no test exercises: {sorted(set(unused) - set(pending))}"
+
+
+def test_readme_documents_every_setting_and_command():
+    from flywheel.server.cli.main import cli
+    from flywheel.server.settings import ENV_VARS
+
+    readme = (REPO / "README.md").read_text()
+    assert readme.index("make up") < readme.index("## Configuration"), "the two commands come first"
+    missing = [var for var in ENV_VARS.values() if f"`{var}`" not in readme]
+    assert not missing, f"README.md does not document: {missing}"
+    core_commands = [name for name in cli.commands if name != "example"]
+    assert [c for c in core_commands if f"`flywheel {c}" not in readme] == []

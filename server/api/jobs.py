@@ -8,10 +8,10 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from flywheel.contracts.jobs import JobPage, JobProgress, JobRead, JobState
-from flywheel.server.auth.principal import Principal
+from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import NotFound
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.pagination import decode_cursor, encode_cursor
@@ -31,7 +31,7 @@ def _job(row) -> JobRead:
                    finished_at=row["finished_at"], result=row["result"], error=row["error"])
 
 
-async def fetch_job(db, tenant_id: UUID, job_id: UUID) -> JobRead:
+async def fetch_job(db, tenant_id: UUID, job_id: FromPath[UUID]) -> JobRead:
     row = await db.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2", job_id, tenant_id)
     if row is None:
         raise NotFound("no such job")
@@ -43,22 +43,22 @@ class JobController(Controller):
     tags = ["jobs"]
 
     @post("/", operation_id="createJob", status_code=202)
-    async def create_job(self, state: State, principal: Principal, data: JobCreate) -> JobRead:
+    async def create_job(self, state: State, principal: Caller, data: JSONBody[JobCreate]) -> JobRead:
         """Queue a registered job for the caller's tenant."""
         job_id = await enqueue(state.flywheel, data.name, data.payload, tenant_id=principal.tenant_id)
         return await fetch_job(state.flywheel.db, principal.tenant_id, job_id)
 
     @get("/{job_id:uuid}", operation_id="getJob")
-    async def get_job(self, state: State, principal: Principal, job_id: UUID) -> JobRead:
+    async def get_job(self, state: State, principal: Caller, job_id: FromPath[UUID]) -> JobRead:
         return await fetch_job(state.flywheel.db, principal.tenant_id, job_id)
 
     @get("/", operation_id="listJobs")
     async def list_jobs(
-        self, state: State, principal: Principal,
-        name: str | None = None,
-        job_state: Annotated[JobState | None, Parameter(query="state")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        self, state: State, principal: Caller,
+        name: FromQuery[str | None] = None,
+        job_state: Annotated[JobState | None, QueryParameter(name="state")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """The tenant's jobs, newest first."""
         after = decode_cursor(cursor) if cursor else None

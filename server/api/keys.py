@@ -6,10 +6,11 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
 from flywheel.contracts.tenants import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, TenantRead
 from flywheel.server.auth import service
-from flywheel.server.auth.principal import Principal
+from flywheel.server.auth.principal import Caller
 
 
 class TenantController(Controller):
@@ -17,21 +18,21 @@ class TenantController(Controller):
     tags = ["tenants"]
 
     @get("/tenant", operation_id="getTenant")
-    async def get_tenant(self, state: State, principal: Principal) -> TenantRead:
+    async def get_tenant(self, state: State, principal: Caller) -> TenantRead:
         """The tenant the calling key belongs to."""
         return await service.get_tenant(state.flywheel.db, principal.tenant_id)
 
     @get("/keys", operation_id="listKeys", opt={"scope": "admin"})
-    async def list_keys(self, state: State, principal: Principal) -> list[ApiKeyRead]:
+    async def list_keys(self, state: State, principal: Caller) -> list[ApiKeyRead]:
         return await service.list_keys(state.flywheel.db, principal.tenant_id)
 
     @post("/keys", operation_id="createKey", opt={"scope": "admin"})
-    async def create_key(self, state: State, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+    async def create_key(self, state: State, principal: Caller, data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
         """Create a key in the caller's tenant. The secret is in this response only."""
         return await service.create_key(state.flywheel.db, principal.tenant_id, data.name, data.scopes)
 
     @delete("/keys/{key_id:uuid}", operation_id="revokeKey", opt={"scope": "admin"}, status_code=200)
-    async def revoke_key(self, state: State, principal: Principal, key_id: UUID) -> ApiKeyRead:
+    async def revoke_key(self, state: State, principal: Caller, key_id: FromPath[UUID]) -> ApiKeyRead:
         revoked = await service.revoke_key(state.flywheel.db, principal.tenant_id, key_id)
         state.flywheel.extras["core.keys"].forget()
         return revoked

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 from uuid import UUID
+
+from litestar.di import NamedDependency
 
 from flywheel.contracts.tenants import Scope
 
@@ -24,3 +27,8 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return any(scope in IMPLIED[s] for s in self.scopes)
+
+
+# Handler parameter type for the caller: `principal: Caller`. Litestar injects
+# it by name from the app-level `principal` dependency.
+Caller: TypeAlias = NamedDependency[Principal]
