@@ -19,6 +19,8 @@ from flywheel.server.api.health import healthz, metrics, readyz
 from flywheel.server.api.jobs import JobController
 from flywheel.server.api.keys import TenantController
 from flywheel.server.api.plugins import list_plugins
+from flywheel.server.idempotency import idempotency_middleware
+from flywheel.server.ingest.api import EventController, PiiController
 from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
 from flywheel.server.auth.service import KeyCache
 from flywheel.server.contributions import collect
@@ -30,8 +32,9 @@ from flywheel.server.settings import Settings
 from flywheel.server.state import AppState
 from flywheel.server.telemetry import request_tracing_middleware
 
-CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController]
-CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas"}
+CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
+               PiiController]
+CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events"}
 
 
 def build_state(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoints: bool = False,
@@ -61,9 +64,11 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         if owned:
             await state.start()
+        await state.start_ingest()
         try:
             yield
         finally:
+            await state.stop_ingest()
             if owned:
                 await state.stop()
 
@@ -77,6 +82,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
             prometheus.middleware,
             # HEAD is authenticated like GET (Litestar's default would let it through).
             DefineMiddleware(ApiKeyAuthentication, exclude_from_auth_key="public", exclude_http_methods=["OPTIONS"]),
+            idempotency_middleware,  # after auth: keys are per tenant
         ],
         guards=[scope_guard],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},

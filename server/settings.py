@@ -42,6 +42,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     queue_name: str = "flywheel:queue"
     db_pool_size: PositiveInt = 10
     max_body_bytes: PositiveInt = 16 * 1024 * 1024
+    # Ingestion (see server/ingest/engine.py for what each one bounds).
+    ingest_queue_events: PositiveInt = 200_000
+    ingest_flush_events: PositiveInt = 5_000
+    ingest_flushers: PositiveInt = 2
+    spool_max_bytes: PositiveInt = 1024 * 1024 * 1024
+    events_retention_days: int = 0
+    events_max_age_days: PositiveInt = 365
+    archive_jsonl: bool = True
 
     @property
     def data_path(self) -> Path:
@@ -79,6 +87,13 @@ ENV_VARS: dict[str, str] = {
     "queue_name": "FLYWHEEL_QUEUE",
     "db_pool_size": "FLYWHEEL_DB_POOL_SIZE",
     "max_body_bytes": "FLYWHEEL_MAX_BODY_BYTES",
+    "ingest_queue_events": "FLYWHEEL_INGEST_QUEUE_EVENTS",
+    "ingest_flush_events": "FLYWHEEL_INGEST_FLUSH_EVENTS",
+    "ingest_flushers": "FLYWHEEL_INGEST_FLUSHERS",
+    "spool_max_bytes": "FLYWHEEL_SPOOL_MAX_BYTES",
+    "events_retention_days": "FLYWHEEL_EVENTS_RETENTION_DAYS",
+    "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",
+    "archive_jsonl": "FLYWHEEL_ARCHIVE_JSONL",
 }
 # Fallbacks read when the first variable is unset.
 ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}
@@ -103,7 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         value = env.get(var)
         if value is None and field in ENV_FALLBACKS:
             value = env.get(ENV_FALLBACKS[field])
-        if value is None or value == "" and field not in ("trace_hooks", "log_json"):
+        if value is None or value == "" and field not in ("trace_hooks", "log_json", "archive_jsonl"):
             continue
         raw[field] = _parse(field, var, value)
     raw.update({k: v for k, v in overrides.items() if v is not None})
@@ -143,7 +158,7 @@ _CHECKS = {
 
 
 def _parse(field: str, var: str, value: str) -> object:
-    if field in ("trace_hooks", "log_json"):
+    if field in ("trace_hooks", "log_json", "archive_jsonl"):
         lowered = value.strip().lower()
         if lowered in _TRUE:
             return True

@@ -38,6 +38,7 @@ class AppState:
     redis: ArqRedis | None = None
     store: ObjectStore | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # plugin-owned objects, keyed by plugin name
+    ingestor: Any = None  # the ingestion engine, in processes that serve the API
     started: bool = False
 
     @property
@@ -67,9 +68,38 @@ class AppState:
     def store_url(self) -> str:
         return self.settings.store_url or f"file://{self.settings.data_path / 'store'}"
 
+    async def start_ingest(self) -> None:
+        """Start the ingestion engine and what follows each commit (API processes only)."""
+        from flywheel.server.ingest.archive import JsonlArchiver
+        from flywheel.server.ingest.service import Ingestor
+        from flywheel.server.ingest.subscribers import Subscribers
+
+        ingestor = Ingestor(self)
+        subscribers = Subscribers(self, ingestor.event_types)
+        ingestor.engine.listeners.append(subscribers.offer)
+        if self.settings.archive_jsonl:
+            archiver = JsonlArchiver(self)
+            ingestor.engine.listeners.append(archiver.offer)
+            archiver.start()
+            self.extras["core.archiver"] = archiver
+        subscribers.start()
+        self.extras["core.subscribers"] = subscribers
+        await ingestor.start()
+        self.ingestor = ingestor
+
+    async def stop_ingest(self) -> None:
+        if self.ingestor is None:
+            return
+        await self.ingestor.stop()  # flushes what was accepted first
+        for name in ("core.subscribers", "core.archiver"):
+            if name in self.extras:
+                await self.extras.pop(name).stop()
+        self.ingestor = None
+
     async def stop(self) -> None:
         if not self.started:
             return
+        await self.stop_ingest()
         await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks, state=self)
         if self.store is not None:
             await self.store.close()

@@ -27,6 +27,7 @@ class SeaweedS3:
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "weed.log"
+        self.ports: dict[str, int] = {}
 
     @property
     def env(self) -> dict[str, str]:
@@ -34,7 +35,7 @@ class SeaweedS3:
 
     def start(self) -> None:
         weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
-        ports = {name: free_port() for name in (
+        self.ports = ports = {name: free_port() for name in (
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
             "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "admin.port", "admin.port.grpc")}
         args = [weed, "mini", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -68,3 +69,7 @@ class SeaweedS3:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # weed puts its gRPC sockets in /tmp whatever TMPDIR says; remove ours.
+        for port in self.ports.values():
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)

@@ -70,10 +70,26 @@ async def test_a_killed_owner_leaves_nothing_unusable(open_tmp):
     second = EmbeddedServices(root)
     await asyncio.to_thread(second.start)
     try:
-        assert not second.postgres.started_here, "the running Postgres is reused"
+        # Its owner (this process) is alive, so the running Postgres is shared, not adopted.
+        assert not second.postgres.started_here
         assert await _roundtrip(second) == "before"
     finally:
         await asyncio.to_thread(second.stop)
+        assert (root / "postgres" / "data" / "postmaster.pid").exists(), "a shared server is left running"
+        await asyncio.to_thread(first.postgres.stop)
+    assert not (root / "postgres" / "data" / "postmaster.pid").exists()
+
+
+async def test_a_server_left_by_a_dead_process_is_adopted(open_tmp):
+    root = open_tmp / "services"
+    first = EmbeddedServices(root, redis=False)
+    await asyncio.to_thread(first.start)
+    (root / "postgres.owner").write_text("999999999")  # an owner that no longer exists
+    second = EmbeddedServices(root, redis=False)
+    await asyncio.to_thread(second.start)
+    assert second.postgres.started_here, "an orphan is adopted"
+    await asyncio.to_thread(second.stop)
+    assert not (root / "postgres" / "data" / "postmaster.pid").exists(), "and stopped with its new owner"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres under another uid")

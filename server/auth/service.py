@@ -11,7 +11,7 @@ import asyncpg
 from flywheel.contracts.tenants import ApiKeyCreated, ApiKeyRead, Scope, TenantRead
 from flywheel.server.auth.keys import matches, new_key, parse_key
 from flywheel.server.auth.principal import Principal
-from flywheel.server.errors import Conflict, NotFound
+from flywheel.server.errors import Conflict, NotFound, Unavailable
 
 _KEY_COLUMNS = "id, name, prefix, scopes, created_at, revoked_at"
 
@@ -85,6 +85,10 @@ class KeyCache:
     takes effect within `ttl_s` on every replica.
     """
 
+    # While Postgres is unavailable, keys seen recently keep working (so that
+    # ingestion can spool) for at most this long; unknown keys get 503.
+    STALE_OK_S = 900.0
+
     def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
@@ -99,9 +103,15 @@ class KeyCache:
         if parsed is None:
             return None
         prefix, secret = parsed
-        row = await db.fetchrow(
-            "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
-            prefix)
+        try:
+            row = await db.fetchrow(
+                "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+                prefix, timeout=5)
+        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                asyncpg.exceptions.OperatorInterventionError) as exc:
+            if hit and now - hit[0] < self.STALE_OK_S:
+                return hit[1]
+            raise Unavailable("the key store is unavailable; retry shortly", headers={"Retry-After": "2"}) from exc
         if row is None or not matches(secret, row["secret_hash"]):
             self._hits.pop(key, None)
             return None

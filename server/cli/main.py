@@ -12,7 +12,7 @@ import sys
 import click
 
 from flywheel.server import __version__
-from flywheel.server.cli import admin, run
+from flywheel.server.cli import admin, events, run
 from flywheel.server.settings import SettingsError, load_settings
 
 
@@ -56,7 +56,7 @@ def cli() -> None:
     """Flywheel: telemetry in, models out, in one server."""
 
 
-for command in (*run.COMMANDS, *admin.COMMANDS):
+for command in (*run.COMMANDS, *admin.COMMANDS, *events.COMMANDS):
     cli.add_command(command)
 
 

@@ -34,6 +34,7 @@ from flywheel.server.embedded._proc import (
     MAX_SOCKET_PATH,
     UNPRIVILEGED_UID,
     free_port,
+    pid_alive,
     running_as_root,
     secret_file,
     unreachable_parent,
@@ -130,6 +131,16 @@ class EmbeddedPostgres:
 
     # -- lifecycle ----------------------------------------------------------
 
+    @property
+    def _owner_file(self) -> Path:
+        return self.root.parent / "postgres.owner"  # ours (not the Postgres user's)
+
+    def _owner(self) -> int:
+        try:
+            return int(self._owner_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
     def _pid_info(self) -> list[str] | None:
         try:
             return (self.pgdata / "postmaster.pid").read_text().splitlines()
@@ -161,9 +172,12 @@ class EmbeddedPostgres:
         self._prepare_install()
         self.initdb()
         if self.is_running():
-            # Left running by a process that was killed: reuse it.
             info = self._pid_info() or []
             self.port = int(info[3]) if len(info) > 3 else None
+            # Running for a live Flywheel process (an admin command beside
+            # `flywheel up`): share it. Left by a process that died: adopt it,
+            # so that it is stopped with us.
+            self.started_here = not pid_alive(self._owner())
         else:
             if self.use_socket:
                 self.port = SOCKET_PORT
@@ -174,6 +188,8 @@ class EmbeddedPostgres:
             self._run(self._bin("pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.logfile), "-w",
                       "-t", "60", "-o", opts)
             self.started_here = True
+        if self.started_here:
+            self._owner_file.write_text(str(os.getpid()))
         asyncio.run(self._ensure_database())
 
     async def _ensure_database(self) -> None:
@@ -194,10 +210,13 @@ class EmbeddedPostgres:
             await conn.close()
 
     def stop(self) -> None:
-        if self._install is None or not (self.pgdata / "PG_VERSION").exists():
+        # A server we found running belongs to another process (`flywheel up`
+        # while an admin command runs): leave it alone.
+        if not self.started_here or self._install is None:
             return
         # "fast": roll back open transactions, checkpoint, exit. Nothing committed is lost.
         self._run(self._bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", check=False)
+        self.started_here = False
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

@@ -46,6 +46,7 @@ class EmbeddedRedis:
         self._password_file = self.root / "redis.password"
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
+        self.reused = False  # True when another process's server was found running and is used as is
 
     @property
     def url(self) -> str:
@@ -98,7 +99,11 @@ class EmbeddedRedis:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         leftover = self._leftover_pid()
-        if leftover is not None:  # left by a killed process: stop it, then start our own
+        if leftover is not None and self.use_socket and self._ping():
+            # Another Flywheel process (`flywheel up`) runs it: share it, never stop it.
+            self.reused = True
+            return
+        if leftover is not None:  # left by a killed process and not answering: stop it, start our own
             os.kill(leftover, signal.SIGTERM)
             for _ in range(100):
                 if not pid_alive(leftover):

@@ -22,3 +22,13 @@ async def prune_jobs(ctx, payload: PruneJobs) -> dict:
 
 CORE_JOBS = [JobSpec(name="core.prune_jobs", func=prune_jobs, payload=PruneJobs, max_tries=1)]
 CORE_CRONS = [CronSpec(name="core.prune_jobs_daily", job="core.prune_jobs", hour=3, minute=17, payload=PruneJobs())]
+
+
+def _ingest_jobs() -> tuple[list[JobSpec], list[CronSpec]]:
+    from flywheel.server.ingest.jobs import INGEST_CRONS, INGEST_JOBS
+
+    return INGEST_JOBS, INGEST_CRONS
+
+
+CORE_JOBS += _ingest_jobs()[0]
+CORE_CRONS += _ingest_jobs()[1]

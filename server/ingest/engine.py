@@ -1,0 +1,295 @@
+"""The ingestion engine: group commit into Postgres, spool when it is away.
+
+Requests hand their rows to `submit()` and wait. A few flusher tasks take
+whatever has queued up (up to `ingest_flush_events` rows), COPY it into a
+per-connection staging table and insert it into `events` with
+`ON CONFLICT DO NOTHING` in one transaction, then answer every request in
+the group. Concurrent requests so share one COPY and one commit (one fsync)
+instead of paying for their own.
+
+When Postgres cannot be reached, the flusher writes the group to the
+on-disk spool instead and answers once that is durable; a drainer task
+probes Postgres and moves spooled rows in when it is back. The in-memory
+queue and the spool are both bounded: past either bound a request gets 503
+with Retry-After, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from flywheel.server.errors import Unavailable
+from flywheel.server.ingest import metrics as m
+from flywheel.server.ingest.rows import COLUMNS, EventRow
+from flywheel.server.ingest.spool import Spool, SpoolFull
+
+log = structlog.get_logger("flywheel.ingest")
+
+# Errors that mean "Postgres is not there right now", as opposed to a bug or
+# bad data: these send a group to the spool.
+DB_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                  asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
+PROBE_INTERVAL_S = 0.25
+ACQUIRE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Outcome:
+    accepted: int
+    duplicate: int
+    spooled: bool = False
+    accepted_by_type: collections.Counter = field(default_factory=collections.Counter)
+
+
+@dataclass
+class _Pending:
+    rows: list[EventRow]
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Bodies arrive already encoded as JSON bytes: jsonb's binary format is a
+    # version byte and the text, so they go to Postgres without re-encoding.
+    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
+                              encoder=lambda b: b"\x01" + b, decoder=lambda b: b[1:])
+    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events) ON COMMIT DELETE ROWS")
+
+
+class IngestEngine:
+    def __init__(self, state: Any) -> None:
+        s = state.settings
+        self.state = state
+        self.settings = s
+        self.spool = Spool(s.data_path / "spool" / "events", s.spool_max_bytes)
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.queued_events = 0
+        self.pool: asyncpg.Pool | None = None
+        self.db_up = True
+        self.known_days: set[date] = set()
+        self.listeners: list[Any] = []  # callables(rows) run after commit (archive, subscribers)
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._drain_lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        self.spool.open()
+        self._gauges()
+        if self.spool.files:
+            log.warning("spool holds events from an earlier run; draining", batches=self.spool.files)
+        try:
+            self.pool = await asyncpg.create_pool(
+                self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
+                init=_init_connection)
+            await self.ensure_partitions(date.today() - timedelta(days=1), date.today() + timedelta(days=7))
+        except DB_UNAVAILABLE as exc:
+            # Start anyway: events go to the spool until Postgres answers.
+            log.warning("Postgres unavailable at ingest start; spooling", error=type(exc).__name__)
+            self.db_up = False
+        for _ in range(self.settings.ingest_flushers):
+            self._tasks.append(asyncio.create_task(self._flusher()))
+        self._tasks.append(asyncio.create_task(self._drainer()))
+
+    async def stop(self) -> None:
+        """Finish what was accepted (into Postgres, or the spool), then stop."""
+        self._stopping = True
+        for _ in range(self.settings.ingest_flushers):
+            self.queue.put_nowait(None)  # type: ignore[arg-type]  # one stop marker per flusher
+        flushers, drainer = self._tasks[:-1], self._tasks[-1:]
+        await asyncio.gather(*flushers, return_exceptions=True)
+        for task in drainer:
+            task.cancel()
+        await asyncio.gather(*drainer, return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close()
+
+    # -- intake -------------------------------------------------------------
+
+    async def submit(self, rows: list[EventRow]) -> Outcome:
+        """Store `rows` durably (Postgres, else the spool); returns how many were new."""
+        if not rows:
+            return Outcome(0, 0)
+        if self._stopping:
+            raise Unavailable("shutting down; retry on another replica", headers={"Retry-After": "1"})
+        if self.queued_events + len(rows) > self.settings.ingest_queue_events:
+            raise Unavailable("ingestion queue is full; retry shortly", code="overloaded",
+                              headers={"Retry-After": "1"})
+        pending = _Pending(rows, asyncio.get_running_loop().create_future())
+        self.queued_events += len(rows)
+        m.QUEUE_EVENTS.set(self.queued_events)
+        self.queue.put_nowait(pending)
+        return await pending.future
+
+    async def _flusher(self) -> None:
+        limit = self.settings.ingest_flush_events
+        while True:
+            first = await self.queue.get()
+            if first is None:
+                return
+            group, count = [first], len(first.rows)
+            while count < limit and not self.queue.empty():
+                nxt = self.queue.get_nowait()
+                if nxt is None:  # keep the stop marker for after this group
+                    self.queue.put_nowait(None)  # type: ignore[arg-type]
+                    break
+                group.append(nxt)
+                count += len(nxt.rows)
+            self.queued_events -= count
+            m.QUEUE_EVENTS.set(self.queued_events)
+            await self._flush(group)
+
+    async def _flush(self, group: list[_Pending]) -> None:
+        rows = [row for p in group for row in p.rows]
+        started = time.perf_counter()
+        try:
+            if not self.db_up:
+                raise ConnectionError("Postgres marked unavailable")
+            inserted = await self._insert(rows)
+        except DB_UNAVAILABLE as exc:
+            if self.db_up:
+                log.warning("Postgres unavailable; spooling events", error=f"{type(exc).__name__}: {exc}")
+            self.db_up = False
+            await self._spool(group, rows)
+            return
+        except Exception as exc:  # a bug or a constraint we did not expect: fail these requests loudly
+            log.exception("event insert failed")
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        m.FLUSH_EVENTS.observe(len(rows))
+        m.FLUSH_SECONDS.observe(time.perf_counter() - started)
+        # The first request (in queue order) to carry an event gets it as accepted.
+        owned: set[tuple] = set()
+        for p in group:
+            by_type: collections.Counter = collections.Counter()
+            for row in p.rows:
+                key = (row.tenant_id, row.event_id, row.day)
+                if key in inserted and key not in owned:
+                    owned.add(key)
+                    by_type[row.type] += 1
+            accepted = sum(by_type.values())
+            if not p.future.done():
+                p.future.set_result(Outcome(accepted, len(p.rows) - accepted, accepted_by_type=by_type))
+        self._notify([row for row in rows if (row.tenant_id, row.event_id, row.day) in inserted])
+
+    async def _spool(self, group: list[_Pending], rows: list[EventRow]) -> None:
+        try:
+            await self.spool.write(rows)
+        except SpoolFull as exc:
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(Unavailable(
+                        f"Postgres is unavailable and the spool is full ({exc}); retry later",
+                        headers={"Retry-After": "5"}))
+            return
+        except Exception as exc:
+            log.exception("spool write failed")
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(Unavailable("events could not be stored; retry",
+                                                       headers={"Retry-After": "5"}))
+            return
+        m.SPOOLED.inc(len(rows))
+        self._gauges()
+        for p in group:
+            if not p.future.done():
+                p.future.set_result(Outcome(len(p.rows), 0, spooled=True,
+                                            accepted_by_type=collections.Counter(r.type for r in p.rows)))
+
+    # -- Postgres -----------------------------------------------------------
+
+    async def _insert(self, rows: list[EventRow]) -> set[tuple[UUID, UUID, date]]:
+        """Insert rows, skipping stored ones; returns the keys that were new."""
+        if self.pool is None:
+            self.pool = await asyncpg.create_pool(
+                self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
+                init=_init_connection)
+        days = {row.day for row in rows} - self.known_days
+        if days:
+            await self.ensure_partitions(min(days), max(days))
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            async with conn.transaction():
+                await conn.copy_records_to_table("events_staging", records=rows, columns=COLUMNS)
+                returned = await conn.fetch(
+                    "INSERT INTO events SELECT * FROM events_staging ON CONFLICT DO NOTHING "
+                    "RETURNING tenant_id, event_id, day")
+        return {(r[0], r[1], r[2]) for r in returned}
+
+    async def ensure_partitions(self, first: date, last: date) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", first, last)
+        self.known_days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+
+    async def _drainer(self) -> None:
+        """Probe Postgres while it is away; move spooled rows in when it is back."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            try:
+                if not self.db_up:
+                    await self._probe()
+                if self.db_up and self.spool.files:
+                    await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("spool drain failed; will retry")
+
+    async def _probe(self) -> None:
+        try:
+            if self.pool is None:
+                self.pool = await asyncpg.create_pool(
+                    self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
+                    init=_init_connection)
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                await conn.fetchval("SELECT 1")
+        except DB_UNAVAILABLE:
+            return
+        log.info("Postgres is back; draining the spool", batches=self.spool.files)
+        self.db_up = True
+
+    async def drain(self) -> int:
+        """Commit every spooled batch to Postgres, oldest first; returns rows moved."""
+        moved = 0
+        async with self._drain_lock:
+            for path in self.spool.pending():
+                rows = await self.spool.read(path)
+                try:
+                    inserted = await self._insert(rows)
+                except DB_UNAVAILABLE:
+                    self.db_up = False
+                    break
+                self.spool.remove(path)
+                moved += len(rows)
+                m.DRAINED.inc(len(rows))
+                self._gauges()
+                self._notify([row for row in rows if row.key in inserted])
+        return moved
+
+    # -- after commit -------------------------------------------------------
+
+    def _notify(self, rows: list[EventRow]) -> None:
+        if not rows:
+            return
+        for listener in self.listeners:
+            try:
+                listener(rows)
+            except Exception:
+                log.exception("event listener failed")
+
+    def _gauges(self) -> None:
+        m.SPOOL_BYTES.set(self.spool.bytes)
+        m.SPOOL_BATCHES.set(self.spool.files)
+

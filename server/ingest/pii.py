@@ -1,0 +1,191 @@
+"""PII scrubbing of event values before they are stored.
+
+Built-in scrubbers find e-mail addresses, phone numbers, payment card
+numbers (Luhn-checked, known issuer prefixes), US social security numbers
+and IPv4/IPv6 addresses in string values at any depth, and replace each
+with a token such as ``[EMAIL]``. Plugins add scrubbers through the
+`register_scrubbers` hook; tenants exempt field paths or patterns.
+
+Two speed rules, because every event passes through here:
+- `might_contain()` runs one combined regex over the event's encoded JSON;
+  most telemetry (numbers, short ids) has no candidate at all and skips the
+  walk. It looks at the same characters `scrub()` does (JSON only escapes
+  quotes, backslashes and control characters), so it never misses.
+- `scrub()` finds every candidate of every scrubber in one string, keeps the
+  longest where they overlap, and replaces in one pass: a replacement token
+  is never scanned again.
+
+Dict keys are not scrubbed: they are field names chosen by the sender's
+code, and rewriting them would break the event's shape.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from flywheel.contracts.pii import PiiAllowList, Scrubber
+
+
+def luhn_ok(digits: str) -> bool:
+    total, double = 0, False
+    for ch in reversed(digits):
+        d = ord(ch) - 48
+        if double:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+        double = not double
+    return total % 10 == 0
+
+
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|6(?:011|5|4[4-9])"
+                          r"|35(?:2[89]|[3-8]\d))")
+
+
+def _card(text: str) -> bool:
+    digits = text.replace(" ", "").replace("-", "")
+    if not 13 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits):
+        return False
+    # Separators, if any, must be the same all the way ("4111 1111-1111 1111" is not a card).
+    if " " in text and "-" in text:
+        return False
+    return luhn_ok(digits)
+
+
+def _phone(text: str) -> bool:
+    digits = sum(ch.isdigit() for ch in text)
+    return 8 <= digits <= 15 if text.startswith("+") else digits == 10
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+BUILTIN_SCRUBBERS: list[Scrubber] = [
+    Scrubber(name="email", replacement="[EMAIL]",
+             pattern=r"(?<![\w.+%-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"),
+    Scrubber(name="card", replacement="[CARD]", validate=_card,
+             pattern=r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"),
+    Scrubber(name="ssn", replacement="[SSN]",
+             pattern=r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"),
+    # International numbers need a leading "+"; national ones the 3-3-4 shape
+    # with separators. Bare digit runs (ids, epoch times) are never phones.
+    Scrubber(name="phone", replacement="[PHONE]", validate=_phone,
+             pattern=r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
+                     r"|(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4})(?![\w])"),
+    # Four dotted octets, each 0-255; "1.2.3" (a version) has three.
+    Scrubber(name="ipv4", replacement="[IP]",
+             pattern=r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                     r"(?!\.?\d|\w)"),
+    Scrubber(name="ipv6", replacement="[IP]", validate=_ipv6, flags=re.IGNORECASE,
+             pattern=r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"),
+]
+
+
+class CompiledAllowList:
+    """A tenant's allow-list, compiled once and cached by the engine."""
+
+    def __init__(self, paths: list[str], patterns: list[str]) -> None:
+        self._paths = re.compile("|".join(f"(?:{_path_regex(p)})" for p in paths)) if paths else None
+        self._patterns = [re.compile(p) for p in patterns]
+
+    @classmethod
+    def build(cls, allow: PiiAllowList) -> CompiledAllowList:
+        return cls(allow.paths, allow.patterns)
+
+    def path_allowed(self, path: str) -> bool:
+        return bool(self._paths and self._paths.match(path))
+
+    def text_allowed(self, text: str) -> bool:
+        return any(p.fullmatch(text) for p in self._patterns)
+
+
+def _path_regex(path: str) -> str:
+    out = ["^"]
+    for token in re.findall(r"\$|\.[^.\[]+|\[[^\]]+\]", path):
+        if token == "$":
+            out.append(r"\$")
+        elif token == ".*":
+            out.append(r"\.[^.\[]+")
+        elif token == "[*]":
+            out.append(r"\[\d+\]")
+        else:
+            out.append(re.escape(token))
+    out.append(r"(?:$|[.\[])")  # the path itself and everything under it
+    return "".join(out)
+
+
+class PiiScrubber:
+    def __init__(self, scrubbers: list[Scrubber] = BUILTIN_SCRUBBERS) -> None:
+        self.scrubbers = list(scrubbers)
+        self._compiled = [(s, re.compile(s.pattern, s.flags)) for s in self.scrubbers]
+        combined = "|".join(f"(?:{s.pattern})" for s in self.scrubbers)
+        flags = 0
+        for s in self.scrubbers:
+            flags |= s.flags
+        self._any = re.compile(combined.encode(), flags)
+
+    def might_contain(self, raw: bytes) -> bool:
+        return self._any.search(raw) is not None
+
+    def scrub_text(self, text: str, allow: CompiledAllowList | None = None, path: str = "$") -> tuple[str, int]:
+        if allow is not None and allow.path_allowed(path):
+            return text, 0
+        found: list[tuple[int, int, str]] = []
+        for scrubber, regex in self._compiled:
+            for match in regex.finditer(text):
+                value = match.group(0)
+                if scrubber.validate is not None and not scrubber.validate(value):
+                    continue
+                if allow is not None and allow.text_allowed(value):
+                    continue
+                found.append((match.start(), match.end(), scrubber.replacement))
+        if not found:
+            return text, 0
+        # Longest match first at each position; drop whatever overlaps a kept one.
+        found.sort(key=lambda f: (f[0], f[0] - f[1]))
+        out, pos, count = [], 0, 0
+        for start, end, replacement in found:
+            if start < pos:
+                continue
+            out.append(text[pos:start])
+            out.append(replacement)
+            pos, count = end, count + 1
+        out.append(text[pos:])
+        return "".join(out), count
+
+    def scrub(self, value: Any, allow: CompiledAllowList | None = None, path: str = "$") -> tuple[Any, int]:
+        """A scrubbed copy of JSON-like `value` (unchanged parts shared) and the replacement count."""
+        if isinstance(value, str):
+            return self.scrub_text(value, allow, path)
+        if isinstance(value, dict):
+            if allow is not None and allow.path_allowed(path):
+                return value, 0
+            total, out = 0, None
+            for key, item in value.items():
+                new, n = self.scrub(item, allow, f"{path}.{key}")
+                if n:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+                    total += n
+            return (out if out is not None else value), total
+        if isinstance(value, list):
+            if allow is not None and allow.path_allowed(path):
+                return value, 0
+            total, out = 0, None
+            for i, item in enumerate(value):
+                new, n = self.scrub(item, allow, f"{path}[{i}]")
+                if n:
+                    if out is None:
+                        out = list(value)
+                    out[i] = new
+                    total += n
+            return (out if out is not None else value), total
+        return value, 0

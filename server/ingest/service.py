@@ -1,0 +1,121 @@
+"""From request body to stored rows: decode, scrub, deduplicate, submit."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from flywheel.contracts.events import Event, IngestResult
+from flywheel.contracts.pii import PiiAllowList
+from flywheel.server.ingest import metrics as m
+from flywheel.server.ingest.decode import BatchDecoder, gunzip
+from flywheel.server.ingest.engine import IngestEngine
+from flywheel.server.ingest.pii import BUILTIN_SCRUBBERS, CompiledAllowList, PiiScrubber
+from flywheel.server.ingest.rows import EventRow
+
+ALLOW_LIST_TTL_S = 5.0  # how long a replica may use a tenant's allow-list before re-reading it
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class Ingestor:
+    """One per app: owns the decoder, the scrubber and the engine."""
+
+    def __init__(self, state: Any) -> None:
+        c = state.contributions
+        s = state.settings
+        self.state = state
+        self.event_types = [cls for _, cls in c.event_types.values()]
+        self.decoder = BatchDecoder(self.event_types, max_age_days=_max_age(s))
+        self.scrubber = PiiScrubber([*BUILTIN_SCRUBBERS, *(scrubber for _, scrubber in c.scrubbers)])
+        self.engine = IngestEngine(state)
+        self._tags = {cls: cls.__struct_config__.tag for cls in self.event_types}
+        self._allow: dict[UUID, tuple[float, CompiledAllowList | None]] = {}
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+
+    # -- per-tenant PII allow-lists ------------------------------------------
+
+    async def allow_list(self, tenant_id: UUID) -> CompiledAllowList | None:
+        cached = self._allow.get(tenant_id)
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        compiled = None
+        try:
+            raw = await self.state.db.fetchval("SELECT allow FROM pii_allow_lists WHERE tenant_id = $1", tenant_id)
+        except Exception:
+            # Postgres away: scrub with what we knew (or with no exceptions at all,
+            # which can only scrub more, never leak more).
+            return cached[1] if cached else None
+        if raw:
+            compiled = CompiledAllowList.build(msgspec.convert(raw, PiiAllowList))
+        self._allow[tenant_id] = (now + ALLOW_LIST_TTL_S, compiled)
+        return compiled
+
+    def forget_allow_list(self, tenant_id: UUID) -> None:
+        self._allow.pop(tenant_id, None)
+
+    # -- the request path ---------------------------------------------------
+
+    async def ingest(self, tenant_id: UUID, body: bytes, content_type: str | None,
+                     content_encoding: str | None = None) -> IngestResult:
+        kind = self.decoder.media_type(content_type)
+        if content_encoding and content_encoding.strip().lower() == "gzip":
+            body = gunzip(body, self.state.settings.max_body_bytes)
+        elif content_encoding and content_encoding.strip().lower() not in ("identity", ""):
+            from flywheel.server.errors import ApiError
+
+            raise ApiError(f"unsupported Content-Encoding {content_encoding!r}; send gzip or nothing",
+                           status=415, code="unsupported_media_type", field="header.Content-Encoding")
+        batch = self.decoder.decode(body, kind)
+        allow = await self.allow_list(tenant_id)
+        rows, seen = [], set()
+        received_at = datetime.now(UTC)
+        for _, event in batch.events:
+            row = self._row(tenant_id, event, allow, received_at)
+            if row.key in seen:
+                continue  # the same event twice in one batch: stored once
+            seen.add(row.key)
+            rows.append(row)
+        in_batch_duplicates = len(batch.events) - len(rows)
+        outcome = await self.engine.submit(rows)
+        for type_, n in outcome.accepted_by_type.items():
+            m.EVENTS.labels(type_, "accepted").inc(n)
+        duplicates = outcome.duplicate + in_batch_duplicates
+        if duplicates:
+            m.EVENTS.labels("*", "duplicate").inc(duplicates)
+        if batch.errors:
+            m.EVENTS.labels("*", "rejected").inc(len(batch.errors))
+        return IngestResult(accepted=outcome.accepted, duplicate=duplicates, rejected=len(batch.errors),
+                            errors=batch.errors, spooled=outcome.spooled)
+
+    def _row(self, tenant_id: UUID, event: Event, allow: CompiledAllowList | None,
+             received_at: datetime) -> EventRow:
+        body = _encode(event)
+        subject_id, session_id = event.subject_id, event.session_id
+        # Most telemetry holds no PII: a cheap scan of the encoded bytes decides
+        # whether the full walk is needed at all.
+        if self.scrubber.might_contain(body):
+            scrubbed, count = self.scrubber.scrub(_decode(body), allow)
+            if count:
+                body = _encode(scrubbed)
+                subject_id, session_id = scrubbed.get("subject_id"), scrubbed.get("session_id")
+        ts = event.ts
+        return EventRow(tenant_id, event.event_id, ts.astimezone(UTC).date(), ts, self._tags[type(event)],
+                        subject_id, session_id, body, received_at)
+
+
+def _max_age(settings: Any) -> int:
+    # Events older than the retention window would recreate dropped partitions.
+    if settings.events_retention_days > 0:
+        return min(settings.events_max_age_days, settings.events_retention_days)
+    return settings.events_max_age_days

@@ -1,0 +1,87 @@
+"""The on-disk spool: where acknowledged events wait while Postgres is away.
+
+One file per spooled flush, written to a temporary name, fsync'd, renamed
+into place and the folder fsync'd: a file either exists whole or not at all,
+so a crash never leaves half a batch. Files are named by a monotonic
+sequence and drained in that order; a file is deleted only after its rows
+are committed, and a crash between commit and delete is harmless because
+the insert skips rows already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import msgspec
+
+from flywheel.server.ingest.rows import EventRow
+
+_SUFFIX = ".batch"
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[EventRow])
+
+
+class SpoolFull(Exception):
+    pass
+
+
+class Spool:
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.files = 0
+        self._seq = 0
+
+    def open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for leftover in self.folder.glob("*.tmp"):  # a write that never completed: never acknowledged
+            leftover.unlink()
+        pending = self.pending()
+        self.files = len(pending)
+        self.bytes = sum(p.stat().st_size for p in pending)
+        self._seq = max((int(p.stem.split("-")[0]) for p in pending), default=0)
+
+    def pending(self) -> list[Path]:
+        return sorted(self.folder.glob(f"*{_SUFFIX}"))
+
+    def _write(self, name: str, data: bytes) -> None:
+        tmp = self.folder / f"{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.folder / f"{name}{_SUFFIX}")
+        dir_fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a power cut
+        finally:
+            os.close(dir_fd)
+
+    async def write(self, rows: list[EventRow]) -> None:
+        """Durably store `rows`; returns only once they are on disk."""
+        data = _encoder.encode(rows)
+        if self.bytes + len(data) > self.max_bytes:
+            raise SpoolFull(f"spool is full ({self.bytes} of {self.max_bytes} bytes)")
+        self._seq = max(self._seq + 1, time.time_ns())
+        self.bytes += len(data)  # reserved before the await, so concurrent writers respect the bound
+        try:
+            await asyncio.to_thread(self._write, f"{self._seq:020d}-{os.getpid()}", data)
+        except BaseException:
+            self.bytes -= len(data)
+            raise
+        self.files += 1
+
+    async def read(self, path: Path) -> list[EventRow]:
+        return _decoder.decode(await asyncio.to_thread(path.read_bytes))
+
+    def remove(self, path: Path) -> None:
+        size = path.stat().st_size
+        path.unlink()
+        self.bytes -= size
+        self.files -= 1

@@ -1,0 +1,70 @@
+"""Passing committed events to plugins (`on_events_committed`), off the request path.
+
+The engine hands every committed group to `offer()`, which only enqueues.
+One task decodes the stored bodies back into events (as stored: PII already
+scrubbed) and calls the hook, tenant by tenant. When subscribers fall behind
+and the queue fills, groups are dropped and counted: plugins must be able to
+rebuild their state from the `events` table, which always has everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any, Union
+
+import msgspec
+import structlog
+
+from flywheel.server.hooks import call_hook
+from flywheel.server.ingest import metrics as m
+from flywheel.server.ingest.rows import EventRow
+
+log = structlog.get_logger("flywheel.ingest")
+QUEUE_GROUPS = 256
+
+
+class Subscribers:
+    def __init__(self, state: Any, event_types: list[type]) -> None:
+        self.state = state
+        union: Any = Union[tuple(event_types)] if len(event_types) > 1 else event_types[0]
+        self.decoder = msgspec.json.Decoder(union)
+        self.queue: asyncio.Queue[list[EventRow]] = asyncio.Queue(maxsize=QUEUE_GROUPS)
+        self.enabled = bool(state.pm.hook.on_events_committed.get_hookimpls())
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.enabled:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self.queue.join()  # hand over what was committed before stopping
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def offer(self, rows: list[EventRow]) -> None:
+        if not self.enabled:
+            return
+        try:
+            self.queue.put_nowait(rows)
+        except asyncio.QueueFull:
+            m.DROPPED_NOTIFICATIONS.inc()
+            log.warning("on_events_committed subscribers are behind; dropped a group", events=len(rows))
+
+    async def _run(self) -> None:
+        while True:
+            rows = await self.queue.get()
+            try:
+                by_tenant: dict[Any, list] = collections.defaultdict(list)
+                for row in rows:
+                    by_tenant[row.tenant_id].append(self.decoder.decode(row.body))
+                for tenant_id, events in by_tenant.items():
+                    # isolate: a failing plugin is logged and skipped, never retried into a loop
+                    await call_hook(self.state.pm, "on_events_committed", isolate=True,
+                                    trace_calls=self.state.settings.trace_hooks,
+                                    state=self.state, tenant_id=tenant_id, events=events)
+            except Exception:
+                log.exception("on_events_committed dispatch failed")
+            finally:
+                self.queue.task_done()
