@@ -39,7 +39,8 @@ def required_scope(handler: BaseRouteHandler, method: str) -> Scope:
     return Scope.READ if method in ("GET", "HEAD") else Scope.WRITE
 
 
-def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    # async: Litestar runs sync guards in a thread pool, a thread hop per request.
     # OPTIONS (Litestar's automatic CORS/allow handler) carries no key and reveals no data.
     if handler.opt.get(PUBLIC) or connection.scope.get("method") == "OPTIONS":
         return

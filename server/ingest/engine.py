@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import structlog
@@ -89,9 +88,7 @@ class IngestEngine:
         if self.spool.files:
             log.warning("spool holds events from an earlier run; draining", batches=self.spool.files)
         try:
-            self.pool = await asyncpg.create_pool(
-                self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
-                init=_init_connection)
+            await self._open_pool()
             await self.ensure_partitions(date.today() - timedelta(days=1), date.today() + timedelta(days=7))
         except DB_UNAVAILABLE as exc:
             # Start anyway: events go to the spool until Postgres answers.
@@ -155,7 +152,7 @@ class IngestEngine:
         try:
             if not self.db_up:
                 raise ConnectionError("Postgres marked unavailable")
-            inserted = await self._insert(rows)
+            returned = await self._insert(rows)
         except DB_UNAVAILABLE as exc:
             if self.db_up:
                 log.warning("Postgres unavailable; spooling events", error=f"{type(exc).__name__}: {exc}")
@@ -170,7 +167,17 @@ class IngestEngine:
             return
         m.FLUSH_EVENTS.observe(len(rows))
         m.FLUSH_SECONDS.observe(time.perf_counter() - started)
-        # The first request (in queue order) to carry an event gets it as accepted.
+        if len(returned) == len(rows):
+            # The common case: nothing was stored before, every row is new.
+            for p in group:
+                if not p.future.done():
+                    p.future.set_result(Outcome(len(p.rows), 0, accepted_by_type=collections.Counter(
+                        row.type for row in p.rows)))
+            self._notify(rows)
+            return
+        # Some were duplicates: the first request (in queue order) to carry an
+        # event gets it as accepted, the others count it as a duplicate.
+        inserted = {(r[0], r[1], r[2]) for r in returned}
         owned: set[tuple] = set()
         for p in group:
             by_type: collections.Counter = collections.Counter()
@@ -210,25 +217,28 @@ class IngestEngine:
 
     # -- Postgres -----------------------------------------------------------
 
-    async def _insert(self, rows: list[EventRow]) -> set[tuple[UUID, UUID, date]]:
-        """Insert rows, skipping stored ones; returns the keys that were new."""
+    async def _open_pool(self) -> None:
         if self.pool is None:
             self.pool = await asyncpg.create_pool(
                 self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
                 init=_init_connection)
+
+    async def _insert(self, rows: list[EventRow]) -> list:
+        """Insert rows, skipping stored ones; returns (tenant_id, event_id, day) of the new ones."""
         days = {row.day for row in rows} - self.known_days
         if days:
             await self.ensure_partitions(min(days), max(days))
+        await self._open_pool()
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             async with conn.transaction():
                 await conn.copy_records_to_table("events_staging", records=rows, columns=COLUMNS)
                 returned = await conn.fetch(
                     "INSERT INTO events SELECT * FROM events_staging ON CONFLICT DO NOTHING "
                     "RETURNING tenant_id, event_id, day")
-        return {(r[0], r[1], r[2]) for r in returned}
+        return returned
 
     async def ensure_partitions(self, first: date, last: date) -> None:
-        assert self.pool is not None
+        await self._open_pool()
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", first, last)
         self.known_days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
@@ -249,10 +259,7 @@ class IngestEngine:
 
     async def _probe(self) -> None:
         try:
-            if self.pool is None:
-                self.pool = await asyncpg.create_pool(
-                    self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
-                    init=_init_connection)
+            await self._open_pool()
             async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 await conn.fetchval("SELECT 1")
         except DB_UNAVAILABLE:
@@ -267,7 +274,7 @@ class IngestEngine:
             for path in self.spool.pending():
                 rows = await self.spool.read(path)
                 try:
-                    inserted = await self._insert(rows)
+                    inserted = {(r[0], r[1], r[2]) for r in await self._insert(rows)}
                 except DB_UNAVAILABLE:
                     self.db_up = False
                     break

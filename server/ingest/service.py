@@ -102,9 +102,9 @@ class Ingestor:
              received_at: datetime) -> EventRow:
         body = _encode(event)
         subject_id, session_id = event.subject_id, event.session_id
-        # Most telemetry holds no PII: a cheap scan of the encoded bytes decides
+        # Most telemetry holds no PII: a cheap look at its strings decides
         # whether the full walk is needed at all.
-        if self.scrubber.might_contain(body):
+        if self.scrubber.needs_scrub(event):
             scrubbed, count = self.scrubber.scrub(_decode(body), allow)
             if count:
                 body = _encode(scrubbed)

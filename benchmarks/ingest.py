@@ -1,0 +1,223 @@
+"""Ingestion benchmark: Flywheel's POST /v1/events against the stack it replaces.
+
+    python -m benchmarks.ingest [--quick] [--duration S] [--concurrency N]
+
+In one run, against one Postgres and one table:
+1. Flywheel: `flywheel serve` (one worker), batches of 100 events, load from
+   a separate process (benchmarks/loadgen.py) over N keep-alive connections;
+2. the peer: FastAPI + pydantic + one INSERT per event through an asyncpg
+   pool (benchmarks/peers/fastapi_ingest), same load;
+3. the ceiling: asyncpg COPY of the same rows, already decoded, straight
+   into the events table.
+Prints a table, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.services import BenchServices
+from flywheel.contracts.tenants import Scope
+from flywheel.server.auth import service
+from flywheel.server.db.migrations import CORE_SOURCE, migrate
+from flywheel.server.testing.live import free_port
+
+BIN = Path(sys.executable).parent
+console = Console(stderr=True)
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _load(url: str, args, headers: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.loadgen", url, "--concurrency", str(args.concurrency),
+           "--duration", str(args.duration), "--batch", "100"]
+    for h in headers:
+        cmd += ["--header", h]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=args.duration + 120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def _count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM events")
+    finally:
+        await conn.close()
+
+
+async def _truncate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE events")
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+def run_flywheel(svc: BenchServices, key: str, args) -> dict:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": svc.redis_url,
+           "FLYWHEEL_DATA_DIR": str(svc.scratch / "data"), "FLYWHEEL_PORT": str(port),
+           "FLYWHEEL_LOG_LEVEL": "WARNING", "FLYWHEEL_ARCHIVE_JSONL": "0",
+           "FLYWHEEL_QUEUE": f"bench-{uuid.uuid4().hex[:6]}"}
+    proc = subprocess.Popen([str(BIN / "flywheel"), "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz", proc)
+        return _load(f"http://127.0.0.1:{port}/v1/events", args, [f"Authorization: Bearer {key}"])
+    finally:
+        _stop(proc)
+
+
+def run_peer(svc: BenchServices, tenant_id: uuid.UUID, args) -> dict:
+    port = free_port()
+    env = {**os.environ, "PEER_DATABASE_URL": svc.database_url, "PEER_TENANT_ID": str(tenant_id)}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.peers.fastapi_ingest.app:app",
+                             "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(f"http://127.0.0.1:{port}/docs", proc)
+        return _load(f"http://127.0.0.1:{port}/v1/events", args, [])
+    finally:
+        _stop(proc)
+
+
+async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int) -> dict:
+    """COPY rows already built (what Flywheel stores for the same events) as fast as Postgres takes them."""
+    from benchmarks.loadgen import make_body
+    from flywheel.server.ingest.engine import _init_connection
+    from flywheel.server.ingest.rows import COLUMNS
+
+    ts = datetime.now(UTC) - timedelta(minutes=5)
+    received = datetime.now(UTC)
+    rows = []
+    import msgspec
+
+    while len(rows) < rows_total:
+        for e in msgspec.json.decode(make_body(100, ts.isoformat())):
+            rows.append((tenant_id, uuid.UUID(e["event_id"]), ts.date(), ts, e["type"], e["subject_id"],
+                         e["session_id"], msgspec.json.encode(e), received))
+    chunks = [rows[i:i + 5000] for i in range(0, len(rows), 5000)]
+    best = {}
+    for connections in (1, 2):
+        await _truncate(svc.database_url)
+        pool = await asyncpg.create_pool(svc.database_url, min_size=connections, max_size=connections,
+                                         init=_init_connection)
+        queue = list(chunks)
+
+        async def copier() -> None:
+            async with pool.acquire() as conn:
+                while queue:
+                    chunk = queue.pop()
+                    await conn.copy_records_to_table("events", records=chunk, columns=COLUMNS)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(copier() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+        await pool.close()
+        rate = len(rows) / elapsed
+        if rate > best.get("events_per_s", 0):
+            best = {"events_per_s": rate, "connections": connections, "rows": len(rows), "seconds": elapsed}
+    return best
+
+
+async def main_async(args) -> dict:
+    svc = BenchServices()
+    await svc.start()
+    try:
+        conn = await asyncpg.connect(svc.database_url)
+        await migrate(conn, [CORE_SOURCE])
+        tenant = await service.create_tenant(conn, "bench")
+        key = (await service.create_key(conn, tenant.id, "bench", [Scope.INGEST])).secret
+        today = datetime.now(UTC).date()
+        await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", today - timedelta(days=1), today)
+        await conn.close()
+
+        console.print(f"[bold]Flywheel[/] POST /v1/events, {args.concurrency} connections, {args.duration:.0f} s ...")
+        fly = await asyncio.to_thread(run_flywheel, svc, key, args)
+        fly_stored = await _count(svc.database_url)
+        await _truncate(svc.database_url)
+        console.print("[bold]peer[/] FastAPI + pydantic + INSERT per event ...")
+        peer = await asyncio.to_thread(run_peer, svc, tenant.id, args)
+        peer_stored = await _count(svc.database_url)
+        console.print("[bold]ceiling[/] asyncpg COPY straight into the table ...")
+        ceiling = await run_ceiling(svc, tenant.id, args.ceiling_rows)
+        await _truncate(svc.database_url)
+    finally:
+        await svc.stop()
+
+    table = Table(title=f"Ingestion, batches of 100 events ({svc.where}, {os.cpu_count()} cores)")
+    for col in ("system", "events/s", "p50 ms", "p99 ms", "stored", "statuses"):
+        table.add_column(col, justify="right")
+    table.add_row("Flywheel", f"{fly['events_per_s']:,.0f}", f"{fly['p50_ms']:.1f}", f"{fly['p99_ms']:.1f}",
+                  f"{fly_stored:,}", str(fly["statuses"]))
+    table.add_row("peer (FastAPI, INSERT per event)", f"{peer['events_per_s']:,.0f}", f"{peer['p50_ms']:.1f}",
+                  f"{peer['p99_ms']:.1f}", f"{peer_stored:,}", str(peer["statuses"]))
+    table.add_row(f"ceiling (COPY, {ceiling['connections']} conn)", f"{ceiling['events_per_s']:,.0f}", "", "",
+                  f"{ceiling['rows']:,}", "")
+    console.print(table)
+    if fly_stored != fly["events"]:
+        console.print(f"[red]Flywheel acknowledged {fly['events']} events but stored {fly_stored}[/]")
+    return {
+        "flywheel_events_per_s": round(fly["events_per_s"]),
+        "peer_events_per_s": round(peer["events_per_s"]),
+        "ceiling_events_per_s": round(ceiling["events_per_s"]),
+        "ratio_vs_peer": round(fly["events_per_s"] / peer["events_per_s"], 2),
+        "fraction_of_ceiling": round(fly["events_per_s"] / ceiling["events_per_s"], 3),
+        "p99_ms": round(fly["p99_ms"], 1),
+        "p50_ms": round(fly["p50_ms"], 1),
+        "peer_p99_ms": round(peer["p99_ms"], 1),
+        "concurrency": args.concurrency,
+        "duration_s": args.duration,
+        "stored_equals_acknowledged": fly_stored == fly["events"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a run under a minute")
+    p.add_argument("--duration", type=float, default=None, help="seconds of load per system")
+    p.add_argument("--concurrency", type=int, default=32)
+    args = p.parse_args()
+    args.duration = args.duration or (8.0 if args.quick else 30.0)
+    args.ceiling_rows = 200_000 if args.quick else 600_000
+    result = asyncio.run(main_async(args))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

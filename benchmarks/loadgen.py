@@ -1,0 +1,109 @@
+"""A small HTTP/1.1 load generator, run as its own process.
+
+    python -m benchmarks.loadgen URL --concurrency 32 --duration 10 --batch 100 --header "Authorization: Bearer ..."
+
+Every request carries `batch` new events (fresh event ids, so nothing is a
+duplicate), built from a byte template so the generator spends its CPU on
+sending. It keeps `concurrency` keep-alive connections busy and prints one
+JSON object: requests, events, seconds, latency percentiles and status
+counts. A raw asyncio client, because httpx would itself be the bottleneck
+on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+
+TEMPLATE = ('{"type":"core.generic","event_id":"%s","ts":"%s","subject_id":"drive-%d","session_id":"s-%d",'
+            '"attributes":{"smart_5_raw":%d,"smart_187_raw":%d,"smart_194_raw":%d,"model":"ST4000DM000",'
+            '"capacity_bytes":%d,"failure":false}}')
+
+
+def make_body(batch: int, ts: str) -> bytes:
+    rnd = os.urandom(16 * batch).hex()
+    events = []
+    for i in range(batch):
+        h = rnd[32 * i:32 * i + 32]
+        event_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+        events.append(TEMPLATE % (event_id, ts, i % 997, i % 13, i % 5, i % 3, 30 + i % 15, 4000787030016))
+    return ("[" + ",".join(events) + "]").encode()
+
+
+async def worker(host: str, port: int, path: str, headers: bytes, batch: int, deadline: float,
+                 latencies: list[float], statuses: dict[int, int], accepted: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    ts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    try:
+        while time.perf_counter() < deadline:
+            body = make_body(batch, ts)
+            request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n".encode()
+                       + headers + b"\r\n" + body)
+            started = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            payload = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            status = int(status_line.split()[1])
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                accepted[0] += batch
+            elif status >= 500:
+                await asyncio.sleep(0.01)
+            del payload
+    finally:
+        writer.close()
+
+
+async def run(url: str, concurrency: int, duration: float, headers: list[str], batch: int) -> dict:
+    parts = urlsplit(url)
+    header_bytes = b"".join(f"{h}\r\n".encode() for h in headers)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    accepted = [0]
+    started = time.perf_counter()
+    deadline = started + duration
+    await asyncio.gather(*(worker(parts.hostname, parts.port, parts.path, header_bytes, batch, deadline,
+                                  latencies, statuses, accepted)
+                           for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {"requests": len(latencies), "events": accepted[0], "seconds": elapsed,
+            "events_per_s": accepted[0] / elapsed, "requests_per_s": len(latencies) / elapsed,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("url")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--header", action="append", default=[])
+    args = p.parse_args()
+    result = asyncio.run(run(args.url, args.concurrency, args.duration,
+                             [*args.header, "Content-Type: application/json"], args.batch))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

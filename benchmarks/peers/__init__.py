@@ -1,0 +1,1 @@
+"""Faithful replicas of the stacks Flywheel replaces, for the benchmarks."""
