@@ -72,6 +72,15 @@ BUILTIN_SCRUBBERS: list[Scrubber] = [
     Scrubber(name="email", replacement="[EMAIL]",
              pattern=r"(?<![\w.+%-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"),
+    # Cards twice. First the usual shapes (4-4-4-4, Amex/Diners 4-6-5/4-6-4, an
+    # unbroken run), tried in that order so that a number written right after a
+    # card ("4111 1111 1111 1111 08/27", "... 123" for the CVC) is not swallowed
+    # into a longer candidate that then fails Luhn and hides the card. This scan
+    # is independent of the next, so a number just before the card ("qty 2 4111
+    # ...") cannot swallow it either.
+    Scrubber(name="card", replacement="[CARD]", validate=_card,
+             pattern=r"(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})(?![\w-])"),
+    # Then any other grouping of 13 to 19 digits.
     Scrubber(name="card", replacement="[CARD]", validate=_card,
              pattern=r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"),
     Scrubber(name="ssn", replacement="[SSN]",
@@ -86,7 +95,10 @@ BUILTIN_SCRUBBERS: list[Scrubber] = [
              pattern=r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                      r"(?!\.?\d|\w)"),
     Scrubber(name="ipv6", replacement="[IP]", validate=_ipv6, flags=re.IGNORECASE,
-             pattern=r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"),
+             # The embedded-IPv4 tail ("::ffff:192.0.2.1") is tried before a hex group,
+             # and no match may stop before ".digit": else "::ffff:192" would be taken
+             # alone and ".0.2.1" left in the text.
+             pattern=r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]{1,4})?(?![\w:]|\.\d)"),
 ]
 
 
@@ -133,23 +145,44 @@ _BUILTIN_TRIGGER = r"@|:[0-9a-fA-F]{0,4}:|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[\d
 _SCALARS = frozenset({int, float, bool, type(None)})
 
 
+def _joinable(pattern: str) -> bool:
+    try:  # inline global flags such as "(?i)" are only allowed at the very start of a regex
+        re.compile(f"(?:{pattern})")
+    except re.error:
+        return False
+    return True
+
+
 class PiiScrubber:
     def __init__(self, scrubbers: list[Scrubber] = BUILTIN_SCRUBBERS) -> None:
         self.scrubbers = list(scrubbers)
         self._compiled = [(s, re.compile(s.pattern, s.flags)) for s in self.scrubbers]
         builtin = {s.name for s in BUILTIN_SCRUBBERS}
         extra = [s for s in self.scrubbers if s.name not in builtin or s not in BUILTIN_SCRUBBERS]
-        trigger = "|".join([_BUILTIN_TRIGGER, *(f"(?:{s.pattern})" for s in extra)])
-        flags = 0
+        # Plugin patterns join the built-in trigger in one regex where that keeps
+        # their meaning: no flags of their own and no groups (inside one regex a
+        # backreference would point at another pattern's group, and one pattern's
+        # flags would apply to all, so the trigger could miss). Any other pattern
+        # is searched on its own, after the joined one.
+        joined, alone = [_BUILTIN_TRIGGER], []
         for s in extra:
-            flags |= s.flags
-        self._trigger = re.compile(trigger, flags)
+            regex = re.compile(s.pattern, s.flags)
+            if s.flags == 0 and regex.groups == 0 and _joinable(s.pattern):
+                joined.append(f"(?:{s.pattern})")
+            else:
+                alone.append(regex.search)
+        self._trigger = re.compile("|".join(joined))
+        if alone:
+            first = self._trigger.search
+            self._search = lambda v: first(v) is not None or any(search(v) for search in alone)
+        else:
+            self._search = self._trigger.search
 
     def needs_scrub(self, value: Any) -> bool:
         """Whether any string in `value` (a Struct, dict, list or str) may hold PII."""
         # An explicit stack, not recursion: this runs for every event, and most
         # values are numbers that only need a type check.
-        search = self._trigger.search
+        search = self._search
         stack = [value]
         pop, extend = stack.pop, stack.extend
         while stack:
