@@ -1,6 +1,7 @@
 """A small HTTP/1.1 load generator, run as its own process.
 
     python -m benchmarks.loadgen URL --concurrency 32 --duration 10 --batch 100 --header "Authorization: Bearer ..."
+    python -m benchmarks.loadgen URL --body-file row.json --batch 1   (the same body every time: scoring)
 
 Every request carries `batch` new events (fresh event ids, so nothing is a
 duplicate), built from a byte template so the generator spends its CPU on
@@ -37,12 +38,13 @@ def make_body(batch: int, ts: str) -> bytes:
 
 
 async def worker(host: str, port: int, path: str, headers: bytes, batch: int, deadline: float,
-                 latencies: list[float], statuses: dict[int, int], accepted: list[int]) -> None:
+                 latencies: list[float], statuses: dict[int, int], accepted: list[int],
+                 fixed_body: bytes | None = None) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     ts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     try:
         while time.perf_counter() < deadline:
-            body = make_body(batch, ts)
+            body = fixed_body if fixed_body is not None else make_body(batch, ts)
             request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n".encode()
                        + headers + b"\r\n" + body)
             started = time.perf_counter()
@@ -69,7 +71,8 @@ async def worker(host: str, port: int, path: str, headers: bytes, batch: int, de
         writer.close()
 
 
-async def run(url: str, concurrency: int, duration: float, headers: list[str], batch: int) -> dict:
+async def run(url: str, concurrency: int, duration: float, headers: list[str], batch: int,
+              fixed_body: bytes | None = None) -> dict:
     parts = urlsplit(url)
     header_bytes = b"".join(f"{h}\r\n".encode() for h in headers)
     latencies: list[float] = []
@@ -78,7 +81,7 @@ async def run(url: str, concurrency: int, duration: float, headers: list[str], b
     started = time.perf_counter()
     deadline = started + duration
     await asyncio.gather(*(worker(parts.hostname, parts.port, parts.path, header_bytes, batch, deadline,
-                                  latencies, statuses, accepted)
+                                  latencies, statuses, accepted, fixed_body)
                            for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -99,9 +102,11 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--header", action="append", default=[])
+    p.add_argument("--body-file", help="send this body on every request (`--batch` then counts its rows)")
     args = p.parse_args()
+    body = open(args.body_file, "rb").read() if args.body_file else None
     result = asyncio.run(run(args.url, args.concurrency, args.duration,
-                             [*args.header, "Content-Type: application/json"], args.batch))
+                             [*args.header, "Content-Type: application/json"], args.batch, body))
     print(json.dumps(result))
 
 

@@ -21,6 +21,7 @@ from flywheel.server.api.keys import TenantController
 from flywheel.server.api.plugins import list_plugins
 from flywheel.server.idempotency import idempotency_middleware
 from flywheel.server.ingest.api import EventController, PiiController
+from flywheel.server.models.api import ModelController
 from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
 from flywheel.server.auth.service import KeyCache
 from flywheel.server.contributions import collect
@@ -30,10 +31,10 @@ from flywheel.server.openapi import document_errors
 from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_manager
 from flywheel.server.settings import Settings
 from flywheel.server.state import AppState
-from flywheel.server.telemetry import request_tracing_middleware
+from flywheel.server.telemetry import request_tracing_middleware, tracing_enabled
 
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
-               PiiController]
+               PiiController, ModelController]
 CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events"}
 
 
@@ -64,11 +65,11 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         if owned:
             await state.start()
-        await state.start_ingest()
+        await state.start_serving()
         try:
             yield
         finally:
-            await state.stop_ingest()
+            await state.stop_serving()
             if owned:
                 await state.stop()
 
@@ -78,7 +79,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
         route_handlers=[*CORE_ROUTES, *plugin_routes],
         lifespan=[lifespan],
         middleware=[
-            request_tracing_middleware(),
+            *([request_tracing_middleware()] if tracing_enabled() else []),
             prometheus.middleware,
             # HEAD is authenticated like GET (Litestar's default would let it through).
             DefineMiddleware(ApiKeyAuthentication, exclude_from_auth_key="public", exclude_http_methods=["OPTIONS"]),

@@ -97,6 +97,8 @@ def collect(pm: FlywheelPluginManager, *, core_routes: list[Any] = (), core_jobs
     for plugin, items in call_hook_sync(pm, "register_model_families"):
         for family in _as_list(items, plugin, "register_model_families", label):
             _check_type(family, ModelFamily, plugin, "register_model_families", label)
+            _check_namespaced(family.name, plugin, "model family", label)
+            _check_family(family, plugin, label)
             claim(c.model_families, family.name, plugin, family, "model family")
 
     for plugin, items in call_hook_sync(pm, "register_pages"):
@@ -146,6 +148,22 @@ def _as_list(items: Any, plugin: str, hook: str, label) -> list[Any]:
     if not isinstance(items, (list, tuple)):
         raise ContributionError(f"{label(plugin)}: {hook} must return a list, got {type(items).__name__}")
     return list(items)
+
+
+def _check_family(family: ModelFamily, plugin: str, label) -> None:
+    from flywheel.server.models.features import FeatureSchemaError, FeatureSpec
+
+    try:
+        spec = FeatureSpec.from_struct(family.features)
+    except FeatureSchemaError as exc:
+        raise ContributionError(f"{label(plugin)}: model family {family.name!r}: {exc}") from None
+    unknown = [name for name in family.monotone if name not in spec.names]
+    if unknown:
+        raise ContributionError(f"{label(plugin)}: model family {family.name!r} has monotone constraints on "
+                                f"unknown features {unknown}")
+    if family.label in spec.names:
+        raise ContributionError(f"{label(plugin)}: model family {family.name!r} uses its label "
+                                f"{family.label!r} as a feature")
 
 
 def _check_type(value: Any, expected: type, plugin: str, hook: str, label) -> None:

@@ -39,6 +39,7 @@ class AppState:
     store: ObjectStore | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # plugin-owned objects, keyed by plugin name
     ingestor: Any = None  # the ingestion engine, in processes that serve the API
+    models: Any = None  # ModelRuntime: ONNX sessions and active versions (server/models/runtime.py)
     started: bool = False
 
     @property
@@ -61,6 +62,9 @@ class AppState:
         from flywheel.server.store import open_store  # lazy: the S3 client is slow to import
 
         self.store = open_store(self.store_url, endpoint_url=s.s3_endpoint_url, region=s.s3_region)
+        from flywheel.server.models.runtime import ModelRuntime
+
+        self.models = ModelRuntime(self)
         self.started = True
         await call_hook(self.pm, "on_startup", trace_calls=s.trace_hooks, state=self)
 
@@ -87,6 +91,16 @@ class AppState:
         await ingestor.start()
         self.ingestor = ingestor
 
+    async def start_serving(self) -> None:
+        """What an API process runs besides the app: the ingestion engine and model swaps."""
+        await self.start_ingest()
+        self.models.start()
+
+    async def stop_serving(self) -> None:
+        if self.models is not None:
+            await self.models.stop()
+        await self.stop_ingest()
+
     async def stop_ingest(self) -> None:
         if self.ingestor is None:
             return
@@ -99,7 +113,7 @@ class AppState:
     async def stop(self) -> None:
         if not self.started:
             return
-        await self.stop_ingest()
+        await self.stop_serving()
         await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks, state=self)
         if self.store is not None:
             await self.store.close()

@@ -32,3 +32,16 @@ def _ingest_jobs() -> tuple[list[JobSpec], list[CronSpec]]:
 
 CORE_JOBS += _ingest_jobs()[0]
 CORE_CRONS += _ingest_jobs()[1]
+
+
+def _model_jobs() -> list[JobSpec]:
+    from flywheel.contracts.models import TrainModel
+    from flywheel.server.models.training import train_model
+
+    # Two tries: a worker killed mid-training retries (the version number is kept);
+    # a training that raises is not retried (see runner.py).
+    return [JobSpec(name="core.train_model", func=train_model, payload=TrainModel, timeout_s=6 * 3600,
+                    max_tries=2, description="Train, export, check and register a model version")]
+
+
+CORE_JOBS += _model_jobs()

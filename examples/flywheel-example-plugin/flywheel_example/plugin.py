@@ -54,3 +54,10 @@ async def on_demo(state, tenant_id):
            WHERE NOT EXISTS (SELECT 1 FROM example_notes WHERE tenant_id = $1 AND title = 'Welcome to Flywheel')""",
         tenant_id,
     )
+
+
+@hookimpl
+def register_model_families():
+    from flywheel_example.model import NOTE_REOPEN
+
+    return [NOTE_REOPEN]

@@ -1,0 +1,134 @@
+"""`/v1/models`: families and versions, training, activation, scoring."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from flywheel.contracts.jobs import JobRead
+from flywheel.contracts.models import (
+    ActivateResult,
+    BatchScoreResult,
+    FamilyList,
+    FamilyRead,
+    FeatureInfo,
+    ModelInfo,
+    ModelVersionRead,
+    ScoreResult,
+    TrainModel,
+    TrainRequest,
+)
+from flywheel.server.api.jobs import fetch_job
+from flywheel.server.auth.principal import Caller
+from flywheel.server.errors import ApiError, NotFound
+from flywheel.server.jobs.queue import enqueue
+from flywheel.server.models import registry
+from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
+from flywheel.server.models.training import family_of
+
+Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
+# Version numbers are Postgres integers: larger ones cannot name anything.
+Version = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
+Family = Annotated[str, PathParameter(min_length=1, max_length=200)]
+MSGPACK = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
+
+
+class ModelController(Controller):
+    path = "/v1/models"
+    tags = ["models"]
+
+    @get("/", operation_id="listModels")
+    async def list_models(self, state: State, principal: Caller) -> FamilyList:
+        """Every model family the plugins declare, with this tenant's versions (newest first)."""
+        fw = state.flywheel
+        versions = await registry.list_versions(fw.db, principal.tenant_id)
+        items = []
+        for name, (plugin, family) in sorted(fw.contributions.model_families.items()):
+            mine = [v for v in versions if v.family == name]
+            active = next((v.version for v in mine if v.active), None)
+            items.append(FamilyRead(name=name, plugin=plugin, description=family.description,
+                                    primary_metric=family.primary_metric,
+                                    features=FeatureSpec.from_struct(family.features).describe(),
+                                    active_version=active, versions=mine))
+        return FamilyList(items=items)
+
+    @get("/{family:str}", operation_id="getActiveModel")
+    async def get_active_model(self, state: State, principal: Caller, family: Family) -> ModelInfo:
+        """The active version of a family: its features, metrics, provenance and model card."""
+        fw = state.flywheel
+        family_of(fw, family)
+        row = await registry.active_row(fw.db, principal.tenant_id, family)
+        if row is None:
+            raise NotFound(f"no active version of model {family!r}")
+        store = fw.tenant_store(principal.tenant_id)
+        card = (await store.get(f"models/{family}/{row['version']}/model_card.md")).decode()
+        return ModelInfo(family=family, version=row["version"], features=msgspec.convert(row["features"], list[FeatureInfo]),
+                         metrics=row["metrics"], created_at=row["created_at"], activated_at=row["activated_at"],
+                         info=row["info"], card=card)
+
+    @get("/{family:str}/versions/{version:int}", operation_id="getModelVersion")
+    async def get_model_version(self, state: State, principal: Caller, family: Family,
+                                version: Version) -> ModelVersionRead:
+        return await registry.get_version(state.flywheel.db, principal.tenant_id, family, version)
+
+    @post("/{family:str}/train", operation_id="trainModel", status_code=202, opt={"scope": "write"})
+    async def train_model(self, state: State, principal: Caller, family: Family,
+                          data: JSONBody[TrainRequest]) -> JobRead:
+        """Queue a training job for a new version; follow it at `/v1/jobs/{id}`."""
+        fw = state.flywheel
+        family_of(fw, family)
+        payload = TrainModel(family=family, **msgspec.structs.asdict(data))
+        job_id = await enqueue(fw, "core.train_model", payload, tenant_id=principal.tenant_id)
+        return await fetch_job(fw.db, principal.tenant_id, job_id)
+
+    @post("/{family:str}/versions/{version:int}/activate", operation_id="activateModel", status_code=200,
+          opt={"scope": "admin"})
+    async def activate_model(self, state: State, principal: Caller, family: Family,
+                             version: Version) -> ActivateResult:
+        """Serve `version` from now on, on every replica (within a second, without failed requests)."""
+        family_of(state.flywheel, family)
+        return await registry.activate(state.flywheel.db, principal.tenant_id, family, version)
+
+    @post("/{family:str}/score", operation_id="score", status_code=200, opt={"scope": "read"})
+    async def score(self, request: Request, state: State, principal: Caller, family: Family,
+                    explain: Explain = 0) -> ScoreResult:
+        """Score one row: a JSON object of named features (see the family's `features`).
+
+        Missing, unknown and mistyped features are all named in one 422. With
+        `explain=N`, the N largest feature contributions (log-odds) come back.
+        """
+        started = time.perf_counter()
+        model = await state.flywheel.models.active(principal.tenant_id, family)
+        X = model.spec.decode_one(await request.body())
+        score = float(model.predict(X)[0])
+        result = ScoreResult(family=family, version=model.version, score=score)
+        if explain:
+            result.explanation = (await model.explain(X, explain))[0]
+        SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)
+        return result
+
+    @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200, opt={"scope": "read"})
+    async def score_batch(self, request: Request, state: State, principal: Caller, family: Family,
+                          explain: Explain = 0) -> BatchScoreResult:
+        """Score many rows: `{"rows": [{...}, ...]}` as JSON or msgpack (`Content-Type: application/msgpack`),
+        at most 10,000 rows. Errors name the row and feature (`$.rows[3].age`)."""
+        started = time.perf_counter()
+        model = await state.flywheel.models.active(principal.tenant_id, family)
+        content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+        if content_type not in ("application/json", *MSGPACK):
+            raise ApiError(f"unsupported content type {content_type!r}; send application/json or "
+                           "application/msgpack", status=415, code="unsupported_media_type")
+        X = model.spec.decode_batch(await request.body(), msgpack=content_type in MSGPACK)
+        scores = model.predict(X)
+        result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist())
+        if explain:
+            result.explanations = await model.explain(X, explain)
+        SCORE_SECONDS.labels(family, str(model.version), "score_batch").observe(time.perf_counter() - started)
+        SCORED_ROWS.labels(family, "score_batch").observe(len(scores))
+        return result

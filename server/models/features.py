@@ -1,0 +1,196 @@
+"""A family's features: their order and types, and rows checked into matrices.
+
+The feature Struct a plugin declares is the single source of truth: its field
+order is the ONNX input column order, its types decide what a scoring request
+may send. Checking has two paths. The fast one decodes the request straight
+into a strict copy of the Struct (unknown fields forbidden) and fails on the
+first problem; only then does the slow one walk the payload again to name
+*every* missing, extra and mistyped feature in one error.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from flywheel.contracts.errors import ErrorDetail
+from flywheel.contracts.models import FeatureInfo
+from flywheel.server.errors import InvalidInput
+
+_KINDS = {msgspec.inspect.FloatType: "float", msgspec.inspect.IntType: "int", msgspec.inspect.BoolType: "bool"}
+MAX_BATCH_ROWS = 10_000
+
+
+class FeatureSchemaError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    nullable: tuple[bool, ...]
+    required: tuple[bool, ...]
+    strict: type  # the Struct with unknown fields forbidden, for the fast path
+    decoder: Any  # a JSON decoder into `strict`, built once
+
+    @classmethod
+    def from_struct(cls, struct: type[msgspec.Struct], *, where: str = "") -> FeatureSpec:
+        info = msgspec.inspect.type_info(struct)
+        if not isinstance(info, msgspec.inspect.StructType):
+            raise FeatureSchemaError(f"{where}features must be a msgspec.Struct, got {struct!r}")
+        names, kinds, nullable, required, fields = [], [], [], [], []
+        for f in info.fields:
+            t, opt = f.type, False
+            if isinstance(t, msgspec.inspect.UnionType):
+                rest = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
+                opt = len(rest) < len(t.types)
+                t = rest[0] if len(rest) == 1 else t
+            kind = _KINDS.get(type(t))
+            if kind is None:
+                raise FeatureSchemaError(
+                    f"{where}feature {f.name!r} has type {f.type!r}; features must be float, int or bool "
+                    "(optionally | None): encode categories as integers")
+            names.append(f.encode_name)
+            kinds.append(kind)
+            nullable.append(opt)
+            required.append(f.required)
+            py = {"float": float, "int": int, "bool": bool}[kind]
+            ann = py | None if opt else py
+            fields.append((f.encode_name, ann) if f.required else (f.encode_name, ann, f.default))
+        if not names:
+            raise FeatureSchemaError(f"{where}features Struct has no fields")
+        strict = msgspec.defstruct(f"{struct.__name__}Strict", fields, forbid_unknown_fields=True, kw_only=True)
+        return cls(tuple(names), tuple(kinds), tuple(nullable), tuple(required), strict, msgspec.json.Decoder(strict))
+
+    def describe(self) -> list[FeatureInfo]:
+        return [FeatureInfo(name=n, type=k, nullable=o) for n, k, o in zip(self.names, self.kinds, self.nullable)]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return msgspec.to_builtins(self.describe())
+
+    # -- rows to matrices ------------------------------------------------------
+
+    def matrix(self, rows: list[Any]) -> np.ndarray:
+        """float32 matrix of strict-Struct rows (None becomes NaN: missing)."""
+        astuple = msgspec.structs.astuple
+        return np.array([astuple(r) for r in rows], dtype=np.float32)
+
+    def decode_one(self, body: bytes) -> np.ndarray:
+        """One JSON object of named features -> a (1, n) matrix, or InvalidInput naming every problem."""
+        try:
+            row = self.decoder.decode(body)
+        except msgspec.ValidationError:
+            raise self.problems(_decode_any(body, dict), "$") from None
+        except msgspec.DecodeError as exc:
+            from flywheel.server.errors import from_msgspec
+
+            raise from_msgspec(exc) from None
+        return np.array([msgspec.structs.astuple(row)], dtype=np.float32)
+
+    def decode_batch(self, body: bytes, msgpack: bool = False) -> np.ndarray:
+        """`{"rows": [{...}, ...]}` as JSON or msgpack -> matrix, or InvalidInput naming every problem."""
+        batch = _batch_type(self.strict)
+        decode = msgspec.msgpack.decode if msgpack else msgspec.json.decode
+        try:
+            rows = decode(body, type=batch).rows
+        except msgspec.ValidationError:
+            value = _decode_any(body, dict, decode)
+            if set(value) != {"rows"} or not isinstance(value["rows"], list):
+                raise InvalidInput('expected an object {"rows": [...]} of feature objects', field="$.rows") from None
+            return self.convert_rows(value["rows"])
+        except msgspec.DecodeError as exc:
+            from flywheel.server.errors import from_msgspec
+
+            raise from_msgspec(exc) from None
+        if len(rows) > MAX_BATCH_ROWS:
+            raise InvalidInput(f"at most {MAX_BATCH_ROWS} rows per request", field="$.rows", code="too_many_rows")
+        if not rows:
+            raise InvalidInput("rows must not be empty", field="$.rows")
+        return self.matrix(rows)
+
+    def convert_rows(self, rows: list[dict[str, Any]], prefix: str = "$.rows") -> np.ndarray:
+        """Already-decoded rows (JSON or msgpack objects) -> matrix, or InvalidInput naming every problem."""
+        if len(rows) > MAX_BATCH_ROWS:
+            raise InvalidInput(f"at most {MAX_BATCH_ROWS} rows per request", field=prefix, code="too_many_rows")
+        if not rows:
+            raise InvalidInput("rows must not be empty", field=prefix)
+        try:
+            typed = msgspec.convert(rows, list[self.strict])
+        except msgspec.ValidationError:
+            details: list[ErrorDetail] = []
+            for i, row in enumerate(rows):
+                details += self._row_problems(row, f"{prefix}[{i}]")
+                if len(details) >= 100:
+                    break
+            raise _invalid(details) from None
+        return self.matrix(typed)
+
+    def problems(self, row: Any, path: str) -> InvalidInput:
+        return _invalid(self._row_problems(row, path))
+
+    def _row_problems(self, row: Any, path: str) -> list[ErrorDetail]:
+        if not isinstance(row, dict):
+            return [ErrorDetail(code="not_an_object", field=path, message="expected an object of named features")]
+        out = []
+        for name, kind, opt, req in zip(self.names, self.kinds, self.nullable, self.required):
+            where = f"{path}.{name}"
+            if name not in row:
+                if req:
+                    out.append(ErrorDetail(code="missing_feature", field=where, message=f"feature {name!r} is missing"))
+                continue
+            if not _fits(row[name], kind, opt):
+                expected = kind + (" or null" if opt else "")
+                out.append(ErrorDetail(code="wrong_type", field=where,
+                                       message=f"feature {name!r} must be {expected}, got {_json_type(row[name])}"))
+        known = set(self.names)
+        for name in row:
+            if name not in known:
+                out.append(ErrorDetail(code="unknown_feature", field=f"{path}.{name}",
+                                       message=f"{name!r} is not a feature of this model"))
+        return out
+
+
+def _fits(value: Any, kind: str, nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    t = type(value)
+    if kind == "bool":
+        return t is bool
+    if kind == "int":
+        return t is int
+    return t is int or t is float
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
+            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _invalid(details: list[ErrorDetail]) -> InvalidInput:
+    if not details:  # the fast path failed on something the slow one accepts: report generically
+        return InvalidInput("invalid features")
+    first = details[0]
+    summary = "; ".join(d.message for d in details[:5]) + (f" (and {len(details) - 5} more)" if len(details) > 5 else "")
+    return InvalidInput(summary, field=first.field, details=details)
+
+
+@functools.cache
+def _batch_type(strict: type) -> type:
+    return msgspec.defstruct(f"{strict.__name__}Batch", [("rows", list[strict])], forbid_unknown_fields=True)
+
+
+def _decode_any(body: bytes, expected: type, decode=msgspec.json.decode) -> Any:
+    from flywheel.server.errors import from_msgspec
+
+    try:
+        value = decode(body)
+    except msgspec.DecodeError as exc:
+        raise from_msgspec(exc) from None
+    if not isinstance(value, expected):
+        raise InvalidInput("expected an object of named features", field="$")
+    return value

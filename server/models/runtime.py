@@ -1,0 +1,231 @@
+"""Serving models: ONNX Runtime sessions per version, the active pointer, and hot swaps.
+
+- A version's session is built once (in a thread: building takes milliseconds
+  to seconds) and kept in a small LRU; every request for that version reuses it.
+- The active version per (tenant, family) is cached. Activation sends
+  `NOTIFY flywheel_models`; each replica's listener loads the new version
+  *first* and only then moves the pointer, so requests never wait on a load
+  and never fail during a swap (those in flight finish on the old session).
+- While the listener is not connected (startup, a database restart), the
+  pointer is not trusted: each request reads it from Postgres, so a replica
+  never serves a stale version for longer than its listener is down.
+- Explanations use LightGBM's `pred_contrib` on the version's text model,
+  loaded on first use: SHAP-style contributions that sum to the raw margin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import numpy as np
+import pyarrow as pa
+import structlog
+
+from flywheel.contracts.models import Contribution, Explanation
+from flywheel.server.errors import NotFound
+from flywheel.server.models import registry
+from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.onnx import OnnxClassifier
+
+log = structlog.get_logger("flywheel.models")
+CACHED_VERSIONS = 32
+RECONNECT_S = 1.0
+
+
+@dataclass
+class LoadedModel:
+    tenant_id: UUID
+    family: str
+    version: int
+    spec: FeatureSpec
+    classifier: OnnxClassifier
+    _store: Any = field(repr=False, default=None)
+    _booster: Any = field(repr=False, default=None)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classifier.predict(X)
+
+    async def explain(self, X: np.ndarray, top: int) -> list[Explanation]:
+        booster = await self._load_booster()
+        contrib = await asyncio.to_thread(booster.predict, X.astype(np.float64), pred_contrib=True)
+        return explanations(self.spec.names, X, contrib, top)
+
+    async def _load_booster(self):
+        if self._booster is None:
+            import lightgbm as lgb
+
+            text = await self._store.get(f"models/{self.family}/{self.version}/model.txt")
+            self._booster = await asyncio.to_thread(lambda: lgb.Booster(model_str=text.decode()))
+        return self._booster
+
+
+def explanations(names: tuple[str, ...], X: np.ndarray, contrib: np.ndarray, top: int) -> list[Explanation]:
+    out = []
+    n = len(names)
+    for row, c in zip(X, contrib):
+        feature_part = c[:n]
+        order = np.argsort(-np.abs(feature_part), kind="stable")[:top]
+        out.append(Explanation(
+            bias=float(c[n]), margin=float(c.sum()),
+            top=[Contribution(feature=names[j], value=None if np.isnan(row[j]) else float(row[j]),
+                              contribution=float(feature_part[j])) for j in order]))
+    return out
+
+
+class ModelRuntime:
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self._loaded: collections.OrderedDict[tuple, LoadedModel] = collections.OrderedDict()
+        self._loading: dict[tuple, asyncio.Future] = {}
+        self._active: dict[tuple[UUID, str], int] = {}
+        self._wanted: dict[tuple[UUID, str], int] = {}  # the latest notified version: swaps finish out of order
+        self._listening = False
+        self._task: asyncio.Task | None = None
+        self._conn: asyncpg.Connection | None = None
+        self.swaps = 0  # activations applied from notifications (tests and metrics read it)
+
+    # -- the active pointer --------------------------------------------------------
+
+    async def active(self, tenant_id: UUID, family: str) -> LoadedModel:
+        """The active version of `family` for this tenant, loaded. NotFound if none is active."""
+        key = (tenant_id, family)
+        version = self._active.get(key) if self._listening else None
+        if version is None:
+            version = await registry.active_version(self.state.db, tenant_id, family)
+            if version is None:
+                raise NotFound(f"no active version of model {family!r}; train one and activate it")
+            if self._listening:
+                self._active[key] = version
+        return await self.load(tenant_id, family, version)
+
+    async def load(self, tenant_id: UUID, family: str, version: int) -> LoadedModel:
+        key = (tenant_id, family, version)
+        model = self._loaded.get(key)
+        if model is not None:
+            self._loaded.move_to_end(key)
+            return model
+        pending = self._loading.get(key)
+        if pending is None:  # one load per version, however many requests wait for it
+            pending = self._loading[key] = asyncio.ensure_future(self._load(tenant_id, family, version))
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, tenant_id: UUID, family: str, version: int) -> LoadedModel:
+        from flywheel.server.models.training import family_of
+
+        fam = family_of(self.state, family)
+        spec = FeatureSpec.from_struct(fam.features)
+        stored = await self.state.db.fetchval(
+            "SELECT features FROM model_versions WHERE tenant_id = $1 AND family = $2 AND version = $3 "
+            "AND state = 'ready'", tenant_id, family, version)
+        if stored is None:
+            raise NotFound(f"no ready version {version} of model {family!r}")
+        if [f["name"] for f in stored] != list(spec.names):
+            # The plugin's feature Struct changed since this version was trained.
+            raise NotFound(f"version {version} of {family!r} was trained on other features than the plugin "
+                           "declares now; train a new version", code="model_features_changed")
+        store = self.state.tenant_store(tenant_id)
+        onnx_bytes = await store.get(f"models/{family}/{version}/model.onnx")
+        classifier = await asyncio.to_thread(OnnxClassifier, onnx_bytes)
+        model = LoadedModel(tenant_id, family, version, spec, classifier, _store=store)
+        key = (tenant_id, family, version)
+        self._loaded[key] = model
+        while len(self._loaded) > CACHED_VERSIONS:
+            self._loaded.popitem(last=False)
+        log.info("model loaded", family=family, version=version, tenant=str(tenant_id))
+        return model
+
+    # -- notifications -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close(timeout=2)
+        self._listening = False
+
+    async def _listen_forever(self) -> None:
+        while True:
+            lost = asyncio.Event()
+            try:
+                self._conn = await asyncpg.connect(self.state.settings.database_url)
+                self._conn.add_termination_listener(lambda _: lost.set())
+                await self._conn.add_listener(registry.CHANNEL, self._on_notify)
+                self._active.clear()  # whatever happened while we were deaf is read afresh
+                self._listening = True
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("model listener cannot connect; reading the active pointer per request",
+                            error=type(exc).__name__)
+            finally:
+                self._listening = False
+                self._active.clear()
+            await asyncio.sleep(RECONNECT_S)
+
+    def _on_notify(self, conn, pid, channel, payload: str) -> None:
+        message = msgspec.json.decode(payload)
+        key = (UUID(message["tenant_id"]), message["family"])
+        self._wanted[key] = int(message["version"])
+        asyncio.get_running_loop().create_task(self._swap(*key, int(message["version"])))
+
+    async def _swap(self, tenant_id: UUID, family: str, version: int) -> None:
+        try:
+            await self.load(tenant_id, family, version)  # load first: requests keep the old one meanwhile
+        except Exception:
+            log.exception("could not load an activated model; serving reads the pointer per request",
+                          family=family, version=version)
+            self._active.pop((tenant_id, family), None)
+            return
+        if self._wanted.get((tenant_id, family)) != version:
+            return  # a later activation arrived while this one loaded
+        self._active[(tenant_id, family)] = version
+        self.swaps += 1
+        log.info("model activated", family=family, version=version, tenant=str(tenant_id))
+
+
+async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *,
+                      chunk_rows: int = 50_000, progress=None) -> tuple[int, np.ndarray]:
+    """Score an Arrow table (feature columns by name) with the active version, in chunks.
+
+    For plugins' batch jobs: the same sessions and feature order as the HTTP
+    endpoints. Returns (version, scores). `progress(done, total)` is awaited
+    after each chunk when given.
+    """
+    runtime = state.models
+    model = await runtime.load(tenant_id, family, await _active_or_404(state, tenant_id, family))
+    missing = [n for n in model.spec.names if n not in table.column_names]
+    if missing:
+        raise ValueError(f"table lacks feature columns: {missing}")
+    out = np.empty(table.num_rows, dtype=np.float32)
+    for start in range(0, table.num_rows, chunk_rows):
+        chunk = table.slice(start, chunk_rows)
+        X = np.empty((chunk.num_rows, len(model.spec.names)), dtype=np.float32)
+        for j, name in enumerate(model.spec.names):
+            col = chunk.column(name).combine_chunks()
+            if pa.types.is_boolean(col.type):
+                col = col.cast(pa.int8())
+            X[:, j] = col.to_numpy(zero_copy_only=False)
+        out[start:start + chunk.num_rows] = await asyncio.to_thread(model.predict, X)
+        if progress is not None:
+            await progress(start + chunk.num_rows, table.num_rows)
+    return model.version, out
+
+
+async def _active_or_404(state: Any, tenant_id: UUID, family: str) -> int:
+    version = await registry.active_version(state.db, tenant_id, family)
+    if version is None:
+        raise NotFound(f"no active version of model {family!r}")
+    return version

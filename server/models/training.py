@@ -1,0 +1,270 @@
+"""The `core.train_model` job: data -> split -> LightGBM -> metrics -> ONNX -> parity -> registry.
+
+Everything CPU-bound runs in a thread so the worker's event loop keeps
+answering (heartbeats, progress writes, other jobs). A retried job (worker
+killed mid-run) gets its version number back and rewrites the same
+artifacts: the job is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import structlog
+
+from flywheel.contracts.models import ModelFamily, TrainModel
+from flywheel.server import __version__
+from flywheel.server.errors import InvalidInput, NotFound
+from flywheel.server.models import registry
+from flywheel.server.models.card import render_card
+from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.metrics import evaluate
+from flywheel.server.models.onnx import OnnxClassifier, export_classifier
+
+log = structlog.get_logger("flywheel.models")
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+    "colsample_bytree": 0.9, "reg_lambda": 1.0, "verbose": -1, "deterministic": True,
+    "force_row_wise": True,
+}
+MIN_ROWS = 50
+
+
+class TrainingError(Exception):
+    """Training could not produce a usable version; the message says why."""
+
+
+def family_of(state: Any, name: str) -> ModelFamily:
+    entry = state.contributions.model_families.get(name)
+    if entry is None:
+        raise NotFound(f"no model family named {name!r}", field="$.family")
+    return entry[1]
+
+
+async def train_model(ctx, request: TrainModel) -> dict[str, Any]:
+    if ctx.tenant_id is None:
+        raise TrainingError("models belong to a tenant: queue core.train_model with a tenant")
+    family = family_of(ctx.state, request.family)
+    spec = FeatureSpec.from_struct(family.features)
+    version = await registry.allocate_version(ctx.db, ctx.tenant_id, family.name, ctx.job_id)
+    log.info("training", family=family.name, version=version, tenant=str(ctx.tenant_id))
+    try:
+        return await _train(ctx, family, spec, request, version)
+    except Exception as exc:
+        await registry.mark_failed(ctx.db, ctx.tenant_id, family.name, version, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainModel, version: int) -> dict:
+    await ctx.progress(0, None, "loading training data", force=True)
+    table = await load_table(ctx, family, request)
+    X, y, t = await asyncio.to_thread(to_arrays, table, spec, family, request)
+    await ctx.progress(0, None, f"loaded {len(y)} rows", force=True)
+    train, valid, test = split_rows(len(y), t, request)
+
+    loop = asyncio.get_running_loop()
+    total = request.num_boost_round
+
+    def on_round(env) -> None:  # called from the training thread
+        i = env.iteration + 1
+        if i % 10 == 0 or i == total:
+            asyncio.run_coroutine_threadsafe(ctx.progress(i, total, f"boosting round {i}"), loop)
+
+    model = await asyncio.to_thread(fit, X, y, train, valid, spec, family, request, on_round)
+    best = int(model.best_iteration_ or model.n_estimators_)
+    await ctx.progress(total, total, f"trained {best} trees; exporting to ONNX", force=True)
+    onnx_bytes = await asyncio.to_thread(export_classifier, model, len(spec.names), f"{family.name}-v{version}")
+
+    await ctx.progress(total, total, "checking ONNX against LightGBM", force=True)
+    X_test = X[test]
+    p_lgb, diff = await asyncio.to_thread(parity, model, onnx_bytes, X_test)
+    if not diff <= request.parity_tolerance:
+        raise TrainingError(f"ONNX and LightGBM disagree on the holdout: max |difference| = {diff:.3e} "
+                            f"> tolerance {request.parity_tolerance:.1e} over {len(test)} rows")
+    metrics = await asyncio.to_thread(evaluate, y[test], p_lgb, model, spec, family, _take(table, test))
+    metrics.update({"parity_max_abs_diff": diff, "trees": best, "rows": {
+        "train": int(len(train)), "valid": int(len(valid)), "test": int(len(test)),
+        "positives": int(y.sum())}})
+
+    params = model.get_params()
+    info = {
+        "family": family.name, "version": version, "data_sha256": data_hash(X, y),
+        "params": {k: v for k, v in params.items() if _jsonable(v)},
+        "split": {"kind": request.split, "holdout_fraction": request.holdout_fraction, "seed": request.seed,
+                  "time_column": family.time_column if request.split == "time" else None},
+        "libraries": library_versions(), "git_revision": git_revision(), "flywheel": __version__,
+        "python": platform.python_version(), "job_id": str(ctx.job_id),
+    }
+    card = render_card(family, version, spec, metrics, info)
+    store = ctx.store
+    prefix = f"models/{family.name}/{version}/"
+    await ctx.progress(total, total, "writing artifacts", force=True)
+    await store.put(prefix + "model.onnx", onnx_bytes, content_type="application/octet-stream")
+    await store.put(prefix + "model.txt", model.booster_.model_to_string(num_iteration=best).encode(),
+                    content_type="text/plain")
+    await store.put(prefix + "metrics.json", msgspec.json.format(msgspec.json.encode(metrics)),
+                    content_type="application/json")
+    await store.put(prefix + "feature_schema.json", msgspec.json.format(msgspec.json.encode(spec.to_json())),
+                    content_type="application/json")
+    await store.put(prefix + "version.json", msgspec.json.format(msgspec.json.encode(info)),
+                    content_type="application/json")
+    await store.put(prefix + "model_card.md", card.encode(), content_type="text/markdown")
+    await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
+                              features=spec.to_json(), info=info)
+
+    activated = False
+    if request.auto_activate:
+        current = await ctx.db.fetchrow(
+            """SELECT v.metrics FROM active_models a JOIN model_versions v USING (tenant_id, family, version)
+               WHERE a.tenant_id = $1 AND a.family = $2""", ctx.tenant_id, family.name)
+        if registry.beats(metrics, current["metrics"] if current else None, family.primary_metric):
+            await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
+            activated = True
+    await ctx.progress(total, total, "done", force=True)
+    return {"family": family.name, "version": version, "activated": activated, "trees": best,
+            family.primary_metric: metrics.get(family.primary_metric), "parity_max_abs_diff": diff}
+
+
+# -- data ----------------------------------------------------------------------
+
+
+async def load_table(ctx, family: ModelFamily, request: TrainModel) -> pa.Table:
+    if family.load_training_data is None:
+        raise TrainingError(f"family {family.name!r} has no load_training_data")
+    data = await family.load_training_data(ctx, request)
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, str):  # a Parquet data set under this prefix of the tenant's store
+        parts = [info.key async for info in ctx.store.list(data) if info.key.endswith(".parquet")]
+        if not parts:
+            raise TrainingError(f"no Parquet files under {data!r} in the object store")
+        tables = [pq.read_table(io.BytesIO(await ctx.store.get(key))) for key in sorted(parts)]
+        return pa.concat_tables(tables, promote_options="default")
+    raise TrainingError(f"load_training_data of {family.name!r} returned {type(data).__name__}, "
+                        "not a pyarrow.Table or a store prefix")
+
+
+def to_arrays(table: pa.Table, spec: FeatureSpec, family: ModelFamily,
+              request: TrainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Feature matrix (float32, Struct order), 0/1 labels, and times for a time split."""
+    needed = [*spec.names, family.label] + ([family.time_column] if request.split == "time" else [])
+    missing = [c for c in needed if c not in table.column_names]
+    if request.split == "time" and family.time_column is None:
+        raise InvalidInput(f"family {family.name!r} has no time_column; use split='random'", field="$.split")
+    if missing:
+        raise TrainingError(f"training data lacks columns: {', '.join(map(repr, missing))}")
+    if table.num_rows < MIN_ROWS:
+        raise TrainingError(f"training data has {table.num_rows} rows; at least {MIN_ROWS} are needed")
+    X = np.empty((table.num_rows, len(spec.names)), dtype=np.float32)
+    for j, name in enumerate(spec.names):
+        col = table.column(name).combine_chunks()
+        if pa.types.is_boolean(col.type):
+            col = col.cast(pa.int8())
+        X[:, j] = col.to_numpy(zero_copy_only=False).astype(np.float32)  # nulls -> NaN (missing)
+    label = table.column(family.label).combine_chunks()
+    if label.null_count:
+        raise TrainingError(f"label {family.label!r} has {label.null_count} empty values")
+    y = label.cast(pa.int8()).to_numpy().astype(np.int8) if not pa.types.is_boolean(label.type) \
+        else label.to_numpy(zero_copy_only=False).astype(np.int8)
+    if not set(np.unique(y).tolist()) <= {0, 1}:
+        raise TrainingError(f"label {family.label!r} must be 0/1 (or boolean)")
+    if len(np.unique(y)) < 2:
+        raise TrainingError(f"label {family.label!r} has a single class; nothing to learn")
+    t = None
+    if request.split == "time":
+        t = table.column(family.time_column).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return X, y, t
+
+
+def split_rows(n: int, t: np.ndarray | None, request: TrainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation (early stopping) / test (metrics, parity) indices.
+
+    The holdout is split evenly between validation and test. A time split
+    holds out the newest rows (validation before test in time); a random
+    split shuffles with the request's seed.
+    """
+    order = np.argsort(t, kind="stable") if t is not None else np.random.default_rng(request.seed).permutation(n)
+    n_hold = max(2, int(round(n * request.holdout_fraction)))
+    n_valid = n_hold // 2
+    train, valid, test = order[: n - n_hold], order[n - n_hold: n - n_hold + n_valid], order[n - n_hold + n_valid:]
+    return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: TrainModel, on_round):
+    import lightgbm as lgb
+
+    params = {**DEFAULT_PARAMS, "num_threads": os.cpu_count() or 1, **family.params, **request.params,
+              "random_state": request.seed}
+    monotone = {**family.monotone, **request.monotone}
+    unknown = [name for name in monotone if name not in spec.names]
+    if unknown:
+        raise InvalidInput(f"monotone constraints name unknown features: {unknown}", field="$.monotone")
+    if any(monotone.values()):
+        params["monotone_constraints"] = [int(monotone.get(name, 0)) for name in spec.names]
+    callbacks = [on_round]
+    if request.early_stopping_rounds:
+        callbacks.append(lgb.early_stopping(request.early_stopping_rounds, verbose=False))
+    model = lgb.LGBMClassifier(n_estimators=request.num_boost_round, **params)
+    model.fit(X[train], y[train], eval_X=(X[valid],), eval_y=(y[valid],), eval_metric="binary_logloss",
+              feature_name=list(spec.names), callbacks=callbacks)
+    return model
+
+
+def parity(model, onnx_bytes: bytes, X_test: np.ndarray) -> tuple[np.ndarray, float]:
+    """LightGBM's holdout probabilities and the largest gap to ONNX Runtime's."""
+    # Both see the same float32 inputs: the gap measured is the model's, not the input rounding's.
+    p_lgb = model.booster_.predict(X_test.astype(np.float64), num_iteration=model.best_iteration_ or None)
+    p_onnx = OnnxClassifier(onnx_bytes).predict(X_test)
+    return p_lgb, float(np.max(np.abs(p_lgb - p_onnx))) if len(p_lgb) else 0.0
+
+
+def data_hash(X: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    import lightgbm
+    import onnx
+    import onnxmltools
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+
+    return {"lightgbm": lightgbm.__version__, "onnx": onnx.__version__, "onnxmltools": onnxmltools.__version__,
+            "onnxruntime": onnxruntime.__version__, "skl2onnx": skl2onnx.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "pyarrow": pa.__version__}
+
+
+def git_revision() -> str | None:
+    """FLYWHEEL_GIT_REVISION (set in container builds) or the checkout's HEAD, when there is one."""
+    if rev := os.environ.get("FLYWHEEL_GIT_REVISION"):
+        return rev
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=2, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _take(table: pa.Table, idx: np.ndarray) -> pa.Table:
+    return table.take(pa.array(idx))
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list))

@@ -1,0 +1,283 @@
+"""Model lifecycle: training through the worker, ONNX parity, registry, activation, scoring.
+
+The family under test is the example plugin's `example.note_reopen`, trained
+on its generated table (a known signal), the way a plugin's own would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+
+import lightgbm as lgb
+import msgspec
+import numpy as np
+import pytest
+
+from flywheel.contracts.tenants import Scope
+from flywheel.server.app import create_app
+from flywheel.server.testing.client import app_client
+
+FAMILY = "example.note_reopen"
+FEATURES = ["length", "views_7d", "has_title", "age_days", "hour", "edits"]
+ROW = {"length": 1200, "views_7d": 9.5, "has_title": True, "age_days": 3.0, "hour": 14, "edits": 4.0}
+
+
+def error_of(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["status"] == status and body["code"] == code, body
+    return body
+
+
+async def train(client, worker, headers, **request) -> dict:
+    r = await client.post(f"/v1/models/{FAMILY}/train", json=request, headers=headers)
+    assert r.status_code == 202, r.text
+    await worker()
+    return (await client.get(f"/v1/jobs/{r.json()['id']}", headers=headers)).json()
+
+
+@pytest.fixture(scope="module")
+async def trained(client, worker, make_tenant):
+    """One tenant with version 1 trained (time split) and active."""
+    t = await make_tenant()
+    job = await train(client, worker, t.headers, split="time", auto_activate=True, options={"rows": 3000})
+    assert job["state"] == "succeeded", job
+    return t, job
+
+
+async def test_training_through_the_worker_registers_an_active_version(client, trained, state):
+    t, job = trained
+    assert job["result"]["version"] == 1 and job["result"]["activated"] is True
+    assert job["progress"]["message"] == "done" and job["progress"]["total"] == 1000
+
+    listing = (await client.get("/v1/models", headers=t.headers)).json()
+    family = next(f for f in listing["items"] if f["name"] == FAMILY)
+    assert family["plugin"] == "example" and family["active_version"] == 1
+    assert [f["name"] for f in family["features"]] == FEATURES
+    assert family["features"][3] == {"name": "age_days", "type": "float", "nullable": True}
+    assert [v["state"] for v in family["versions"]] == ["ready"]
+
+    info = (await client.get(f"/v1/models/{FAMILY}", headers=t.headers)).json()
+    m = info["metrics"]
+    # The generated labels follow views, edits and age through a logistic link with noise; a model that
+    # finds that signal ranks well above chance (0.5), and the family's own metric is stored beside the core's.
+    assert m["roc_auc"] > 0.7, m["roc_auc"]
+    assert 0 < m["pr_auc"] <= 1 and 0 < m["brier"] < 0.25 and m["log_loss"] < math.log(2)
+    assert m["parity_max_abs_diff"] <= 1e-5
+    assert len(m["calibration"]) == 10 and sum(b["rows"] for b in m["calibration"]) == m["rows"]["test"]
+    assert {f["feature"] for f in m["feature_importance"]} == set(FEATURES)
+    assert m["feature_importance"][0]["feature"] in ("views_7d", "edits", "age_days")
+    assert 0 <= m["top_decile_precision"] <= 1
+    assert m["rows"]["train"] + m["rows"]["valid"] + m["rows"]["test"] == 3000
+    assert info["info"]["split"] == {"kind": "time", "holdout_fraction": 0.2, "seed": 0, "time_column": "created_at"}
+    assert len(info["info"]["data_sha256"]) == 64 and info["info"]["libraries"]["lightgbm"] == lgb.__version__
+    assert "## Intended use" in info["card"] and "Not for decisions about people" in info["card"]
+    assert "`views_7d`" in info["card"]
+
+    store = state.tenant_store(t.id)
+    keys = sorted([o.key async for o in store.list(f"models/{FAMILY}/1/")])
+    assert keys == [f"models/{FAMILY}/1/{name}" for name in
+                    ("feature_schema.json", "metrics.json", "model.onnx", "model.txt", "model_card.md", "version.json")]
+    schema = msgspec.json.decode(await store.get(f"models/{FAMILY}/1/feature_schema.json"))
+    assert [f["name"] for f in schema] == FEATURES
+
+
+async def test_score_matches_lightgbm_and_explanations_sum_to_the_margin(client, trained, state):
+    t, _ = trained
+    r = await client.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 1 and 0 < body["score"] < 1 and "explanation" not in body
+
+    text = (await state.tenant_store(t.id).get(f"models/{FAMILY}/1/model.txt")).decode()
+    booster = lgb.Booster(model_str=text)
+    x = np.array([[ROW[f] for f in FEATURES]], dtype=np.float64)
+    assert abs(booster.predict(x)[0] - body["score"]) <= 1e-5
+
+    explained = (await client.post(f"/v1/models/{FAMILY}/score", params={"explain": 6}, json=ROW,
+                                   headers=t.headers)).json()["explanation"]
+    total = explained["bias"] + sum(c["contribution"] for c in explained["top"])
+    assert abs(total - explained["margin"]) < 1e-9
+    assert abs(1 / (1 + math.exp(-explained["margin"])) - body["score"]) <= 1e-5
+    sizes = [abs(c["contribution"]) for c in explained["top"]]
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) == 6
+    assert {c["feature"]: c["value"] for c in explained["top"]}["views_7d"] == 9.5
+
+    two = (await client.post(f"/v1/models/{FAMILY}/score", params={"explain": 2}, json=ROW,
+                             headers=t.headers)).json()["explanation"]["top"]
+    assert two == explained["top"][:2]
+
+
+async def test_batch_scoring_json_and_msgpack_agree_with_single_rows(client, trained, state):
+    t, _ = trained
+    rows = [ROW, {**ROW, "views_7d": 0.0, "age_days": None}, {**ROW, "edits": 12.0, "has_title": False}]
+    r = await client.post(f"/v1/models/{FAMILY}/score_batch", json={"rows": rows}, headers=t.headers)
+    assert r.status_code == 200, r.text
+    scores = r.json()["scores"]
+    singles = [(await client.post(f"/v1/models/{FAMILY}/score", json=row, headers=t.headers)).json()["score"]
+               for row in rows]
+    assert scores == pytest.approx(singles, abs=1e-7)
+    packed = await client.post(f"/v1/models/{FAMILY}/score_batch", content=msgspec.msgpack.encode({"rows": rows}),
+                               params={"explain": 1}, headers={**t.headers, "Content-Type": "application/msgpack"})
+    assert packed.status_code == 200, packed.text
+    assert packed.json()["scores"] == pytest.approx(scores, abs=1e-7)
+    assert [len(e["top"]) for e in packed.json()["explanations"]] == [1, 1, 1]
+
+    # The batch helper plugins' jobs use: same sessions, same answers.
+    import pyarrow as pa
+
+    from flywheel.server.models.runtime import score_table
+
+    table = pa.Table.from_pylist(rows)
+    version, out = await score_table(state, t.id, FAMILY, table, chunk_rows=2)
+    assert version == 1 and out.tolist() == pytest.approx(scores, abs=1e-7)
+
+
+async def test_bad_feature_payloads_name_every_problem(client, trained):
+    t, _ = trained
+    url = f"/v1/models/{FAMILY}/score"
+    bad = {**ROW, "views_7d": "many", "hour": 1.5, "colour": "red"}
+    del bad["length"]
+    body = error_of(await client.post(url, json=bad, headers=t.headers), 422, "validation_error")
+    problems = {(d["code"], d["field"]) for d in body["details"]}
+    assert problems == {("missing_feature", "$.length"), ("wrong_type", "$.views_7d"),
+                        ("wrong_type", "$.hour"), ("unknown_feature", "$.colour")}
+    assert body["field"] == "$.length"
+    error_of(await client.post(url, json={**ROW, "has_title": 1}, headers=t.headers), 422, "validation_error")
+    assert error_of(await client.post(url, json={**ROW, "length": None}, headers=t.headers), 422,
+                    "validation_error")["field"] == "$.length", "only nullable features take null"
+    error_of(await client.post(url, json=[ROW], headers=t.headers), 422, "validation_error")
+    error_of(await client.post(url, content=b"{nope", headers={**t.headers, "Content-Type": "application/json"}),
+             400, "malformed_body")
+
+    batch = f"/v1/models/{FAMILY}/score_batch"
+    body = error_of(await client.post(batch, json={"rows": [ROW, {**ROW, "edits": "x"}, ROW, {"hour": 3, **{
+        k: v for k, v in ROW.items() if k != "hour"}, "extra": 1}]}, headers=t.headers), 422, "validation_error")
+    assert [d["field"] for d in body["details"]] == ["$.rows[1].edits", "$.rows[3].extra"]
+    error_of(await client.post(batch, json={"rows": []}, headers=t.headers), 422, "validation_error")
+    error_of(await client.post(batch, json={"rows": [ROW] * 10_001}, headers=t.headers), 422, "too_many_rows")
+    error_of(await client.post(batch, json=[ROW], headers=t.headers), 422, "validation_error")
+    error_of(await client.post(batch, content=b"rows", headers={**t.headers, "Content-Type": "text/plain"}),
+             415, "unsupported_media_type")
+    error_of(await client.post(f"/v1/models/{FAMILY}/score", params={"explain": -1}, json=ROW, headers=t.headers),
+             400, "validation_error")
+    error_of(await client.post("/v1/models/nope.family/score", json=ROW, headers=t.headers), 404, "not_found")
+
+
+async def test_a_version_that_fails_parity_is_rejected(client, worker, trained):
+    t, _ = trained
+    # ONNX computes in float32: a tolerance of 1e-12 cannot hold, so the check must fail the version.
+    job = await train(client, worker, t.headers, parity_tolerance=1e-12, auto_activate=True,
+                      options={"rows": 1000, "seed": 9})
+    assert job["state"] == "failed", job
+    assert "ONNX and LightGBM disagree on the holdout: max |difference| = " in job["error"]
+    listing = (await client.get("/v1/models", headers=t.headers)).json()
+    family = next(f for f in listing["items"] if f["name"] == FAMILY)
+    failed = [v for v in family["versions"] if v["state"] == "failed"]
+    assert len(failed) == 1 and "disagree" in failed[0]["error"] and not failed[0]["active"]
+    assert family["active_version"] == 1, "a failed version is never activated"
+    r = await client.post(f"/v1/models/{FAMILY}/versions/{failed[0]['version']}/activate", headers=t.headers)
+    error_of(r, 409, "model_not_ready")
+
+
+async def test_training_errors(client, worker, make_tenant):
+    t = await make_tenant()
+    error_of(await client.post("/v1/models/nope.family/train", json={}, headers=t.headers), 404, "not_found")
+    r = await client.post(f"/v1/models/{FAMILY}/train", json={"holdout_fraction": 0.9}, headers=t.headers)
+    assert error_of(r, 400, "validation_error")["field"] == "$.holdout_fraction"
+    job = await train(client, worker, t.headers, monotone={"nope": 1})
+    assert job["state"] == "failed" and "unknown features" in job["error"]
+    job = await train(client, worker, t.headers, options={"rows": 10})
+    assert job["state"] == "failed" and "at least 50 are needed" in job["error"]
+    reader = await make_tenant(scopes=[Scope.READ])
+    error_of(await client.post(f"/v1/models/{FAMILY}/train", json={}, headers=reader.headers), 403, "forbidden")
+
+
+async def test_monotone_constraint_holds(client, worker, make_tenant, state):
+    t = await make_tenant()
+    job = await train(client, worker, t.headers, auto_activate=True, options={"rows": 1500, "seed": 3})
+    assert job["state"] == "succeeded", job
+    grid = [{**ROW, "views_7d": float(v)} for v in np.linspace(0, 40, 81)]
+    scores = (await client.post(f"/v1/models/{FAMILY}/score_batch", json={"rows": grid},
+                                headers=t.headers)).json()["scores"]
+    assert all(b >= a - 1e-7 for a, b in zip(scores, scores[1:])), "views_7d is declared monotone increasing"
+    assert scores[-1] > scores[0]
+
+
+async def test_activation_swaps_under_concurrent_scoring_on_every_replica(client, worker, trained, state,
+                                                                         flywheel_settings):
+    t, _ = trained
+    job = await train(client, worker, t.headers, options={"rows": 3000, "seed": 5})
+    assert job["state"] == "succeeded" and job["result"]["activated"] is False
+    v2 = job["result"]["version"]
+
+    replica = create_app(flywheel_settings, load_entrypoints=True)  # a second API process, as far as Postgres knows
+    async with app_client(replica) as other:
+        runtime = replica.state.flywheel.models
+        for _ in range(100):  # its listener connects in the background
+            if runtime._listening:
+                break
+            await asyncio.sleep(0.05)
+        assert runtime._listening
+        seen: dict[str, list[int]] = {"here": [], "replica": []}
+        failures: list[str] = []
+        stop = asyncio.Event()
+
+        async def hammer(c, name):
+            while not stop.is_set():
+                r = await c.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)
+                if r.status_code != 200:
+                    failures.append(r.text)
+                else:
+                    seen[name].append(r.json()["version"])
+                # In-process requests that never wait on I/O would never yield to the loop (a real
+                # client's socket does): let the activation and the listener run.
+                await asyncio.sleep(0)
+
+        tasks = [asyncio.create_task(hammer(c, n)) for c, n in ((client, "here"), (other, "replica")) for _ in range(4)]
+        swaps_before = runtime.swaps
+        for version in (v2, 1, v2):
+            r = await client.post(f"/v1/models/{FAMILY}/versions/{version}/activate", headers=t.headers)
+            assert r.status_code == 200, r.text
+            for _ in range(200):  # the replica hears of it through NOTIFY, not by polling
+                if runtime.swaps > swaps_before and runtime._active.get((t.id, FAMILY)) == version:
+                    break
+                await asyncio.sleep(0.01)
+            swaps_before = runtime.swaps
+            n = len(seen["replica"]), len(seen["here"])
+            for _ in range(500):
+                if failures or (len(seen["replica"]) >= n[0] + 5 and len(seen["here"]) >= n[1] + 5):
+                    break
+                await asyncio.sleep(0.01)
+            assert failures == []
+            assert seen["replica"][-1] == version and seen["here"][-1] == version
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert failures == []
+    assert set(seen["here"]) == {1, v2} and set(seen["replica"]) == {1, v2}
+    r = await client.post(f"/v1/models/{FAMILY}/versions/1/activate", headers=t.headers)
+    assert r.json() == {**r.json(), "version": 1, "previous_version": v2}
+
+
+async def test_models_are_tenant_scoped(client, trained, make_tenant):
+    t, _ = trained
+    other = await make_tenant()
+    listing = (await client.get("/v1/models", headers=other.headers)).json()
+    family = next(f for f in listing["items"] if f["name"] == FAMILY)
+    assert family["versions"] == [] and family["active_version"] is None
+    error_of(await client.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=other.headers), 404, "not_found")
+    error_of(await client.get(f"/v1/models/{FAMILY}", headers=other.headers), 404, "not_found")
+    error_of(await client.get(f"/v1/models/{FAMILY}/versions/1", headers=other.headers), 404, "not_found")
+    error_of(await client.post(f"/v1/models/{FAMILY}/versions/1/activate", headers=other.headers), 404, "not_found")
+    assert (await client.get(f"/v1/models/{FAMILY}", headers=t.headers)).json()["version"] in (1, 2, 3)
+    writer = await make_tenant(scopes=[Scope.WRITE, Scope.READ])
+    error_of(await client.post(f"/v1/models/{FAMILY}/versions/1/activate", headers=writer.headers), 403, "forbidden")
+
+
+async def test_scoring_metrics_are_exported(client, trained):
+    t, _ = trained
+    await client.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)
+    text = (await client.get("/metrics")).text
+    assert f'flywheel_scoring_seconds_count{{endpoint="score",family="{FAMILY}"' in text
