@@ -72,7 +72,7 @@ class InvalidInput(ApiError):
 def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: str = "$") -> ApiError:
     """Turn msgspec's message ("Expected `int`, got `str` - at `$.a[0]`") into an error with a field path."""
     text = str(exc)
-    match = re.search(r" - at `\$(.*)`$", text)
+    match = re.search(r" - at (?:`key` in )?`\$(.*)`$", text)  # "`key` in": a bad dict key
     field = prefix + match.group(1) if match else None
     message = text[: match.start()] if match else text
     if isinstance(exc, msgspec.ValidationError):

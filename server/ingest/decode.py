@@ -25,7 +25,8 @@ MSGPACK = "application/msgpack"
 CONTENT_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/jsonl": NDJSON, MSGPACK: MSGPACK,
                  "application/x-msgpack": MSGPACK, "application/vnd.msgpack": MSGPACK}
 
-_AT = re.compile(r" - at `\$(.*)`$")
+# "... - at `$.a[0]`", or for a bad dict key "... - at `key` in `$.a`"
+_AT = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
 # Events must fall inside the partitions we keep: not too old, not in the future.
 MAX_FUTURE = timedelta(days=1)
 

@@ -1,0 +1,36 @@
+"""The drives plugin's hooks (entry point `drives` in Flywheel's pyproject.toml)."""
+
+from __future__ import annotations
+
+from flywheel.contracts.plugins import MigrationSource
+from flywheel.plugins.drives import __version__  # noqa: F401  (reported by /v1/plugins)
+from flywheel.plugins.drives.contracts import SmartDaily
+from flywheel.server import hookimpl
+
+
+@hookimpl
+def register_migrations():
+    return [MigrationSource(namespace="drives", package="flywheel.plugins.drives.migrations")]
+
+
+@hookimpl
+def register_event_types():
+    return [SmartDaily]
+
+
+@hookimpl
+def register_cli_commands():
+    from flywheel.plugins.drives.cli import drives
+
+    return [drives]
+
+
+@hookimpl
+async def on_events_committed(state, tenant_id, events):
+    """Streamed daily records join the imported ones (a day already stored is left as it is)."""
+    from flywheel.plugins.drives.daily import event_rows, write_rows
+
+    rows = event_rows(events, tenant_id)
+    if rows:
+        async with state.db.acquire() as conn, conn.transaction():
+            await write_rows(conn, rows)
