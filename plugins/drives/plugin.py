@@ -34,3 +34,20 @@ async def on_events_committed(state, tenant_id, events):
     if rows:
         async with state.db.acquire() as conn, conn.transaction():
             await write_rows(conn, rows)
+
+
+@hookimpl
+def register_jobs():
+    from flywheel.plugins.drives.features import JOBS
+
+    return JOBS
+
+
+@hookimpl
+def register_cron_jobs():
+    from flywheel.contracts.jobs import CronSpec
+    from flywheel.plugins.drives.features import BuildFeatures
+
+    # After the night's imports; a day already built is skipped, so an extra run costs little.
+    return [CronSpec(name="drives.build_features_hourly", job="drives.build_features", minute=40,
+                     payload=BuildFeatures())]
