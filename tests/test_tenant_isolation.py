@@ -58,9 +58,26 @@ async def _version(client, b):
     return b.ids["version"]  # made by _family, which runs first
 
 
+async def _serial(client, b):
+    """A drive of B's, streamed as a daily SMART record (it lands through the drives plugin's subscriber)."""
+    import asyncio
+
+    serial = f"{MARKER}-drive"
+    r = await client.post("/v1/events", headers=b.headers, json=[{
+        "type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": "2026-11-20T23:00:00Z",
+        "date": "2026-11-20", "serial_number": serial, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}])
+    assert r.json()["accepted"] == 1, r.text
+    for _ in range(200):
+        if (await client.get(f"/v1/drives/{serial}", headers=b.headers)).status_code == 200:
+            return serial
+        await asyncio.sleep(0.02)
+    raise AssertionError("B's drive never appeared")
+
+
 # Path parameter name -> how tenant B makes one. A new route with a new
 # parameter needs a line here; `test_every_path_parameter_has_a_provider` says so.
-PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note, "family": _family, "version": _version}
+PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note, "family": _family, "version": _version,
+             "serial": _serial}
 # Parameters that name something every tenant shares (a model family is declared by a plugin's code):
 # a route with only these may succeed for A, acting on A's own data; the leak check still applies.
 SHARED = {"family"}
@@ -70,6 +87,7 @@ SURVIVES = {
     "job_id": ("/v1/jobs/{}", lambda body: body["id"]),
     "note_id": ("/v1/example/notes/{}", lambda body: body["title"] == MARKER),
     "key_id": ("/v1/keys", None),
+    "serial": ("/v1/drives/{}", lambda body: body["drive"]["serial_number"].startswith(MARKER)),
     "version": ("/v1/models/example.note_reopen/versions/{}", lambda body: body["active"] and body["state"] == "ready"),
 }
 

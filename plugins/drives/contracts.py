@@ -39,3 +39,91 @@ class ImportResult(msgspec.Struct, kw_only=True):
     inserted: int
     failures: int
     skipped: bool = False  # the same file was imported before
+
+
+# -- the fleet API -------------------------------------------------------------------------------
+
+
+class Reason(msgspec.Struct):
+    feature: str
+    value: float | None
+    contribution: float  # log-odds pushed towards failure
+
+
+class ModelGroup(msgspec.Struct, kw_only=True):
+    model: str
+    capacity_bytes: int | None
+    drives: int  # active: reporting on the latest day and not failed
+    failed: int  # failures ever recorded
+    at_risk: int  # active drives at or above the high band
+    mean_risk: float | None
+
+
+class RiskBin(msgspec.Struct):
+    lower: float
+    upper: float
+    drives: int
+
+
+class DayCount(msgspec.Struct):
+    day: date
+    failures: int
+
+
+class FleetOverview(msgspec.Struct, kw_only=True):
+    as_of: date | None  # the latest day with records
+    scored_day: date | None  # the day the risks were computed for
+    model_version: int | None
+    drives: int  # active drives
+    failed_total: int
+    failed_last_30_days: int
+    at_risk: int
+    high_risk_threshold: float
+    by_model: list[ModelGroup]
+    risk_distribution: list[RiskBin]
+    failures_by_day: list[DayCount]
+
+
+class DriveSummary(msgspec.Struct, kw_only=True):
+    serial_number: str
+    model: str
+    capacity_bytes: int | None
+    first_day: date
+    last_day: date
+    age_days: int
+    failed: bool
+    failure_day: date | None
+    risk: float | None
+    risk_band: str | None  # low | medium | high
+    risk_day: date | None
+
+
+class DrivePage(msgspec.Struct):
+    items: list[DriveSummary]
+    next_cursor: str | None = None
+
+
+class SmartPoint(msgspec.Struct, kw_only=True):
+    day: date
+    smart_5_raw: float | None
+    smart_9_raw: float | None
+    smart_187_raw: float | None
+    smart_188_raw: float | None
+    smart_194_raw: float | None
+    smart_197_raw: float | None
+    smart_198_raw: float | None
+    smart_199_raw: float | None
+    failure: bool
+
+
+class RiskPoint(msgspec.Struct):
+    day: date
+    risk: float
+    model_version: int
+
+
+class DriveDetail(msgspec.Struct, kw_only=True):
+    drive: DriveSummary
+    smart_history: list[SmartPoint]
+    risk_history: list[RiskPoint]
+    reasons: list[Reason]

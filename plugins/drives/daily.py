@@ -147,6 +147,23 @@ async def write_rows(conn, rows: list[tuple]) -> int:
         f"""INSERT INTO drives_smart_daily ({', '.join(COLUMNS)})
             SELECT {', '.join('smart::jsonb' if c == 'smart' else c for c in COLUMNS)} FROM drives_staging
             ON CONFLICT (tenant_id, day, serial_number) DO NOTHING""")
+    # The inventory follows: the newest record's model and capacity, the span of days, the failure day.
+    await conn.execute(
+        """INSERT INTO drives_inventory (tenant_id, serial_number, model, capacity_bytes, first_day, last_day,
+                                         failure_day)
+           SELECT DISTINCT ON (tenant_id, serial_number) tenant_id, serial_number, model, capacity_bytes,
+                  min(day) OVER w, max(day) OVER w, min(day) FILTER (WHERE failure) OVER w
+           FROM drives_staging
+           WINDOW w AS (PARTITION BY tenant_id, serial_number)
+           ORDER BY tenant_id, serial_number, day DESC
+           ON CONFLICT (tenant_id, serial_number) DO UPDATE SET
+               model = CASE WHEN EXCLUDED.last_day >= drives_inventory.last_day
+                            THEN EXCLUDED.model ELSE drives_inventory.model END,
+               capacity_bytes = CASE WHEN EXCLUDED.last_day >= drives_inventory.last_day
+                                     THEN EXCLUDED.capacity_bytes ELSE drives_inventory.capacity_bytes END,
+               first_day = LEAST(drives_inventory.first_day, EXCLUDED.first_day),
+               last_day = GREATEST(drives_inventory.last_day, EXCLUDED.last_day),
+               failure_day = LEAST(drives_inventory.failure_day, EXCLUDED.failure_day)""")
     await conn.execute("TRUNCATE drives_staging")
     return int(status.split()[-1])
 

@@ -1,4 +1,4 @@
-"""Per-drive, per-day features from the daily SMART records (one SQL statement per day).
+"""Per-drive, per-day features from the daily SMART records (one SQL statement per week of days).
 
 Each feature row depends only on the drive's records for that day, 7 and 30
 days earlier, and its first record; so building day by day, only for days
@@ -10,7 +10,7 @@ full rebuild (`rebuild=True`).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 import msgspec
@@ -25,23 +25,28 @@ def _feature_sql() -> str:
     for n in TRACKED:
         tracked += [f"c.smart_{n}_raw", f"c.smart_{n}_raw - w7.smart_{n}_raw", f"c.smart_{n}_raw - w30.smart_{n}_raw"]
     columns = ["s" + part for n in TRACKED for part in (f"{n}", f"{n}_d7", f"{n}_d30")]
+    # Set-based over a chunk of days: the planner hash-joins the 7- and 30-day-earlier
+    # records (measured: ~10x the throughput of one statement per day with index lookups).
+    # Age comes from the inventory's first day, which every write keeps current.
     return f"""
         INSERT INTO drives_features (tenant_id, day, serial_number, model, capacity_bytes, failure, age_days,
                                      power_on_hours, temperature, {', '.join(columns)}, temperature_d7)
-        SELECT c.tenant_id, c.day, c.serial_number, c.model, c.capacity_bytes, c.failure,
-               c.day - (SELECT min(h.day) FROM drives_smart_daily h
-                        WHERE h.tenant_id = c.tenant_id AND h.serial_number = c.serial_number),
+        SELECT c.tenant_id, c.day, c.serial_number, c.model, c.capacity_bytes, c.failure, c.day - i.first_day,
                c.smart_9_raw, c.smart_194_raw, {', '.join(tracked)}, c.smart_194_raw - w7.smart_194_raw
         FROM drives_smart_daily c
+        JOIN drives_inventory i ON i.tenant_id = c.tenant_id AND i.serial_number = c.serial_number
         LEFT JOIN drives_smart_daily w7
                ON w7.tenant_id = c.tenant_id AND w7.serial_number = c.serial_number AND w7.day = c.day - 7
+              AND w7.day = ANY($3::date[])
         LEFT JOIN drives_smart_daily w30
                ON w30.tenant_id = c.tenant_id AND w30.serial_number = c.serial_number AND w30.day = c.day - 30
-        WHERE c.tenant_id = $1 AND c.day = $2
+              AND w30.day = ANY($4::date[])
+        WHERE c.tenant_id = $1 AND c.day = ANY($2::date[])
         ON CONFLICT (tenant_id, day, serial_number) DO NOTHING"""
 
 
 FEATURE_SQL = _feature_sql()
+CHUNK_DAYS = 7
 
 
 async def pending_days(db, tenant_id: UUID) -> list[date]:
@@ -53,15 +58,20 @@ async def pending_days(db, tenant_id: UUID) -> list[date]:
     return [r["day"] for r in rows]
 
 
-async def build_day(db, tenant_id: UUID, day: date) -> int:
-    """Features of one day, in one transaction (a day is built whole or not at all)."""
+async def build_days(db, tenant_id: UUID, days: list[date]) -> int:
+    """Features of some days, in one transaction (built whole or not at all)."""
+    week = [d - timedelta(days=7) for d in days]
+    month = [d - timedelta(days=30) for d in days]
     async with db.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM drives_features WHERE tenant_id = $1 AND day = $2", tenant_id, day)
-        rows = int((await conn.execute(FEATURE_SQL, tenant_id, day)).split()[-1])
+        await conn.execute("DELETE FROM drives_features WHERE tenant_id = $1 AND day = ANY($2::date[])",
+                           tenant_id, days)
+        rows = int((await conn.execute(FEATURE_SQL, tenant_id, days, week, month)).split()[-1])
         await conn.execute(
-            """INSERT INTO drives_feature_days (tenant_id, day, rows) VALUES ($1, $2, $3)
+            """INSERT INTO drives_feature_days (tenant_id, day, rows)
+               SELECT $1, d, (SELECT count(*) FROM drives_features f WHERE f.tenant_id = $1 AND f.day = d)
+               FROM unnest($2::date[]) AS d
                ON CONFLICT (tenant_id, day) DO UPDATE SET rows = EXCLUDED.rows, built_at = now()""",
-            tenant_id, day, rows)
+            tenant_id, days)
     return rows
 
 
@@ -70,11 +80,17 @@ async def build_features(db, tenant_id: UUID, *, rebuild: bool = False, progress
     if rebuild:
         await db.execute("DELETE FROM drives_feature_days WHERE tenant_id = $1", tenant_id)
     days = await pending_days(db, tenant_id)
+    if days:
+        # Fresh bulk loads leave the planner without statistics, and it then picks nested
+        # loops over whole tables for the 7/30-day joins (measured: minutes instead of seconds).
+        await db.execute("ANALYZE drives_smart_daily")
     total = 0
-    for i, day in enumerate(days):
-        total += await build_day(db, tenant_id, day)
+    for start in range(0, len(days), CHUNK_DAYS):
+        chunk = days[start:start + CHUNK_DAYS]
+        total += await build_days(db, tenant_id, chunk)
         if progress is not None:
-            await progress(i + 1, len(days), f"built {day.isoformat()} ({total:,} drive-days)")
+            done = start + len(chunk)
+            await progress(done, len(days), f"built to {chunk[-1].isoformat()} ({total:,} drive-days)")
     return {"days": len(days), "drive_days": total,
             "first_day": days[0].isoformat() if days else None, "last_day": days[-1].isoformat() if days else None}
 

@@ -49,7 +49,8 @@ def generate_fleet(drives: int = 2000, days: int = 60, *, end: date | None = Non
 
     t = np.arange(days)[None, :]  # (1, days)
     alive = ~fails[:, None] | (t <= fail_day[:, None])
-    into = np.clip(t - (fail_day[:, None] - lead[:, None]), 0, None) * fails[:, None]  # days into degradation
+    # Days into degradation; drives that fail after the window may already be degrading at its end.
+    into = np.clip(t - (fail_day[:, None] - lead[:, None]), 0, None)
     severity = rng.gamma(2.0, 1.5, size=drives)[:, None]
     noise = rng.random((drives, days))
     realloc = base_realloc[:, None] + np.floor(severity * into ** 1.3 * (0.6 + 0.8 * noise))

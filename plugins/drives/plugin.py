@@ -38,9 +38,9 @@ async def on_events_committed(state, tenant_id, events):
 
 @hookimpl
 def register_jobs():
-    from flywheel.plugins.drives.features import JOBS
+    from flywheel.plugins.drives import features, scoring
 
-    return JOBS
+    return [*features.JOBS, *scoring.JOBS]
 
 
 @hookimpl
@@ -49,5 +49,37 @@ def register_cron_jobs():
     from flywheel.plugins.drives.features import BuildFeatures
 
     # After the night's imports; a day already built is skipped, so an extra run costs little.
+    from flywheel.plugins.drives.scoring import ScoreFleet
+
     return [CronSpec(name="drives.build_features_hourly", job="drives.build_features", minute=40,
-                     payload=BuildFeatures())]
+                     payload=BuildFeatures()),
+            CronSpec(name="drives.score_fleet_daily", job="drives.score_fleet", hour=5, minute=10,
+                     payload=ScoreFleet())]
+
+
+@hookimpl
+def register_model_families():
+    from flywheel.plugins.drives.model import FAMILY
+
+    return [FAMILY]
+
+
+@hookimpl
+def register_routes():
+    from flywheel.plugins.drives.api import DriveController
+
+    return [DriveController]
+
+
+@hookimpl
+async def on_demo(state, tenant_id):
+    """A synthetic fleet, its features, a trained H30 model and today's risks, so every view is populated.
+
+    Runs in the background (the server is up meanwhile, and the fleet views
+    fill in within seconds); a second start finds the data and does nothing.
+    """
+    import asyncio
+
+    from flywheel.plugins.drives.demo import seed_demo
+
+    state.extras["drives.demo"] = asyncio.create_task(seed_demo(state, tenant_id))

@@ -1,0 +1,171 @@
+"""`/v1/drives`: the fleet overview, the drive list and one drive's history.
+
+Everything reads `drives_inventory` (one row per drive, kept current by
+imports, events and the scoring job), so the views cost the same for a fleet
+of a thousand drives or a hundred thousand.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import PathParameter, QueryParameter
+
+from flywheel.plugins.drives.contracts import (
+    DayCount,
+    DriveDetail,
+    DrivePage,
+    DriveSummary,
+    FleetOverview,
+    ModelGroup,
+    Reason,
+    RiskBin,
+    RiskPoint,
+    SmartPoint,
+)
+from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK, band
+from flywheel.server.auth.principal import Caller
+from flywheel.server.errors import InvalidInput, NotFound
+
+RISK_BINS = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]  # rare events: most drives sit near zero
+BANDS = {"low": (0.0, MEDIUM_RISK), "medium": (MEDIUM_RISK, HIGH_RISK), "high": (HIGH_RISK, 1.01)}
+# Sort key expression, direction, and the value a NULL sorts as (last either way).
+SORTS = {
+    "-risk": ("coalesce(risk, -1)", "DESC"),
+    "risk": ("coalesce(risk, 2)", "ASC"),
+    "-age": ("(last_day - first_day)", "DESC"),
+    "serial": ("serial_number", "ASC"),
+}
+_SUMMARY = "serial_number, model, capacity_bytes, first_day, last_day, failure_day, risk, risk_day"
+
+Serial = Annotated[str, PathParameter(min_length=1, max_length=100)]
+
+
+def summary(row) -> DriveSummary:
+    risk = None if row["risk"] is None else float(row["risk"])
+    return DriveSummary(serial_number=row["serial_number"], model=row["model"], capacity_bytes=row["capacity_bytes"],
+                        first_day=row["first_day"], last_day=row["last_day"],
+                        age_days=(row["last_day"] - row["first_day"]).days, failed=row["failure_day"] is not None,
+                        failure_day=row["failure_day"], risk=risk, risk_band=band(risk), risk_day=row["risk_day"])
+
+
+def _cursor(key: Any, serial: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode([key, serial])).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> tuple[Any, str]:
+    try:
+        key, serial = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(serial, str):
+            raise ValueError
+        return key, serial
+    except (ValueError, msgspec.DecodeError, TypeError):
+        raise InvalidInput("invalid cursor", field="query.cursor") from None
+
+
+class DriveController(Controller):
+    path = "/v1/drives"
+    tags = ["drives"]
+
+    @get("/fleet", operation_id="drivesFleet")
+    async def fleet(self, state: State, principal: Caller) -> FleetOverview:
+        """Drive counts, failures, at-risk drives by model and capacity, the risk distribution."""
+        db, t = state.flywheel.db, principal.tenant_id
+        head = await db.fetchrow(
+            "SELECT max(last_day) AS as_of, max(risk_day) AS scored FROM drives_inventory WHERE tenant_id = $1", t)
+        as_of = head["as_of"]
+        groups = await db.fetch(
+            """SELECT model, capacity_bytes,
+                      count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS drives,
+                      count(*) FILTER (WHERE failure_day IS NOT NULL) AS failed,
+                      count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL AND risk >= $3) AS at_risk,
+                      avg(risk) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS mean_risk
+               FROM drives_inventory WHERE tenant_id = $1
+               GROUP BY model, capacity_bytes ORDER BY drives DESC, model""", t, as_of, HIGH_RISK)
+        bins = await db.fetch(
+            """SELECT width_bucket(risk, $3::float8[]) AS b, count(*) AS n FROM drives_inventory
+               WHERE tenant_id = $1 AND last_day = $2 AND failure_day IS NULL AND risk IS NOT NULL
+               GROUP BY 1""", t, as_of, RISK_BINS)
+        counts = {r["b"]: r["n"] for r in bins}
+        distribution = [RiskBin(lower=RISK_BINS[i], upper=RISK_BINS[i + 1],
+                                drives=counts.get(i + 1, 0) + (counts.get(len(RISK_BINS), 0) if i == len(RISK_BINS) - 2
+                                                               else 0))
+                        for i in range(len(RISK_BINS) - 1)]
+        failures = await db.fetch(
+            """SELECT failure_day AS day, count(*) AS n FROM drives_inventory
+               WHERE tenant_id = $1 AND failure_day >= $2::date - 89 GROUP BY 1 ORDER BY 1""", t, as_of) \
+            if as_of else []
+        version = await db.fetchval(
+            "SELECT model_version FROM drives_inventory WHERE tenant_id = $1 AND risk_day = $2 LIMIT 1",
+            t, head["scored"]) if head["scored"] else None
+        by_model = [ModelGroup(model=g["model"], capacity_bytes=g["capacity_bytes"], drives=g["drives"],
+                               failed=g["failed"], at_risk=g["at_risk"],
+                               mean_risk=None if g["mean_risk"] is None else float(g["mean_risk"])) for g in groups]
+        return FleetOverview(
+            as_of=as_of, scored_day=head["scored"], model_version=version,
+            drives=sum(g.drives for g in by_model), failed_total=sum(g.failed for g in by_model),
+            failed_last_30_days=sum(r["n"] for r in failures if as_of and r["day"] > as_of - timedelta(days=30)),
+            at_risk=sum(g.at_risk for g in by_model), high_risk_threshold=HIGH_RISK, by_model=by_model,
+            risk_distribution=distribution, failures_by_day=[DayCount(day=r["day"], failures=r["n"]) for r in failures])
+
+    @get("/", operation_id="listDrives")
+    async def list_drives(
+        self, state: State, principal: Caller,
+        model: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        risk_band: Annotated[Literal["low", "medium", "high"] | None, QueryParameter(name="band")] = None,
+        min_risk: Annotated[float | None, QueryParameter(ge=0, le=1)] = None,
+        failed: Annotated[bool | None, QueryParameter()] = None,
+        sort: Annotated[Literal["-risk", "risk", "-age", "serial"], QueryParameter()] = "-risk",
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+    ) -> DrivePage:
+        """Drives, riskiest first by default; filter by model, risk band, minimum risk, failed or not."""
+        key_sql, direction = SORTS[sort]
+        lo, hi = BANDS[risk_band] if risk_band else (None, None)
+        after = _uncursor(cursor) if cursor else None
+        compare = "<" if direction == "DESC" else ">"
+        if after is not None and not isinstance(after[0], (int, float, str)):
+            raise InvalidInput("invalid cursor", field="query.cursor")
+        rows = await state.flywheel.db.fetch(
+            f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
+                WHERE tenant_id = $1
+                  AND ($2::text IS NULL OR model = $2)
+                  AND ($3::float8 IS NULL OR (risk >= $3 AND risk < $4))
+                  AND ($5::float8 IS NULL OR risk >= $5)
+                  AND ($6::bool IS NULL OR (failure_day IS NOT NULL) = $6)
+                  AND ($7::text IS NULL OR {key_sql} {compare} $8::{"text" if sort == "serial" else "float8"}
+                       OR ({key_sql} = $8::{"text" if sort == "serial" else "float8"} AND serial_number > $7))
+                ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
+            principal.tenant_id, model, lo, hi, min_risk, failed,
+            after[1] if after else None, (str(after[0]) if sort == "serial" else float(after[0])) if after else None,
+            limit + 1)
+        items = [summary(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return DrivePage(items=items, next_cursor=_cursor(last["sort_key"], last["serial_number"]) if last else None)
+
+    @get("/{serial:str}", operation_id="getDrive")
+    async def get_drive(self, state: State, principal: Caller, serial: Serial) -> DriveDetail:
+        """One drive: its SMART history, risk history and the reasons for its latest risk."""
+        db, t = state.flywheel.db, principal.tenant_id
+        row = await db.fetchrow(f"SELECT {_SUMMARY}, reasons FROM drives_inventory "
+                                "WHERE tenant_id = $1 AND serial_number = $2", t, serial)
+        if row is None:
+            raise NotFound("no such drive")  # never echo the id: it looks the same whoever owns it
+        smart = await db.fetch(
+            """SELECT day, smart_5_raw, smart_9_raw, smart_187_raw, smart_188_raw, smart_194_raw, smart_197_raw,
+                      smart_198_raw, smart_199_raw, failure
+               FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = $2 ORDER BY day""", t, serial)
+        risks = await db.fetch("SELECT day, risk, model_version FROM drives_risk WHERE tenant_id = $1 "
+                               "AND serial_number = $2 ORDER BY day", t, serial)
+        return DriveDetail(
+            drive=summary(row),
+            smart_history=[SmartPoint(**dict(r)) for r in smart],
+            risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"])
+                          for r in risks],
+            reasons=msgspec.convert(row["reasons"] or [], list[Reason]))

@@ -1,0 +1,101 @@
+"""The daily scoring job: every active drive's H30 risk for the latest day, with reasons.
+
+Scores go through the core's batch helper (`score_table`: the active
+version's ONNX session, in chunks). Reasons (LightGBM contributions) are
+computed for the drives that need them, the riskiest ones: the top 5% (at
+least 100) and any drive at or above the high band.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+import msgspec
+import numpy as np
+
+from flywheel.contracts.jobs import JobSpec
+from flywheel.plugins.drives.model import FAMILY_NAME, FEATURE_NAMES, FEATURE_SELECT, _with_model_codes
+from flywheel.server.models.runtime import score_table
+
+HIGH_RISK = 0.5
+MEDIUM_RISK = 0.1
+REASONS = 3
+
+
+def band(risk: float | None) -> str | None:
+    if risk is None:
+        return None
+    return "high" if risk >= HIGH_RISK else "medium" if risk >= MEDIUM_RISK else "low"
+
+
+async def score_day(state, tenant_id: UUID, day: date | None = None, progress=None) -> dict:
+    db = state.db
+    day = day or await db.fetchval("SELECT max(day) FROM drives_features WHERE tenant_id = $1", tenant_id)
+    if day is None:
+        return {"day": None, "drives": 0}
+    rows = await db.fetch(
+        f"SELECT f.serial_number, f.model, {FEATURE_SELECT} FROM drives_features f "
+        "WHERE f.tenant_id = $1 AND f.day = $2 AND NOT f.failure ORDER BY f.serial_number", tenant_id, day)
+    if not rows:
+        return {"day": day.isoformat(), "drives": 0}
+    table = _with_model_codes(rows, FEATURE_NAMES)
+    version, risk = await score_table(state, tenant_id, FAMILY_NAME, table, progress=progress)
+    serials = table.column("serial_number").to_pylist()
+
+    k = max(100, int(len(risk) * 0.05))
+    explain = np.union1d(np.argsort(-risk, kind="stable")[:k], np.nonzero(risk >= HIGH_RISK)[0])
+    model = await state.models.load(tenant_id, FAMILY_NAME, version)
+    X = np.empty((len(explain), len(FEATURE_NAMES)), dtype=np.float32)
+    picked = table.take(explain)
+    for j, name in enumerate(FEATURE_NAMES):
+        X[:, j] = picked.column(name).to_numpy(zero_copy_only=False)
+    reasons = {int(i): [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
+               for i, e in zip(explain, await model.explain(X, REASONS))}
+
+    encode = msgspec.json.encode
+    records = [(tenant_id, day, serials[i], float(risk[i]), version,
+                encode(reasons[i]).decode() if i in reasons else None) for i in range(len(serials))]
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("""CREATE TEMP TABLE IF NOT EXISTS drives_risk_staging (
+                                tenant_id uuid, day date, serial_number text, risk real, model_version int,
+                                reasons text) ON COMMIT DELETE ROWS""")
+        await conn.copy_records_to_table("drives_risk_staging", records=records)
+        await conn.execute(
+            """INSERT INTO drives_risk (tenant_id, day, serial_number, risk, model_version, reasons)
+               SELECT tenant_id, day, serial_number, risk, model_version, reasons::jsonb FROM drives_risk_staging
+               ON CONFLICT (tenant_id, day, serial_number) DO UPDATE
+               SET risk = EXCLUDED.risk, model_version = EXCLUDED.model_version, reasons = EXCLUDED.reasons,
+                   scored_at = now()""")
+        await conn.execute(
+            """UPDATE drives_inventory i SET risk = s.risk, risk_day = s.day, model_version = s.model_version,
+                      reasons = s.reasons::jsonb
+               FROM drives_risk_staging s
+               WHERE i.tenant_id = s.tenant_id AND i.serial_number = s.serial_number
+                 AND (i.risk_day IS NULL OR i.risk_day <= s.day)""")
+    return {"day": day.isoformat(), "drives": len(serials), "model_version": version,
+            "high": int((risk >= HIGH_RISK).sum()), "explained": len(reasons)}
+
+
+class ScoreFleet(msgspec.Struct, forbid_unknown_fields=True):
+    day: date | None = None  # default: the latest day with features
+
+
+async def score_fleet_job(ctx, payload: ScoreFleet) -> dict:
+    """Score the tenant's fleet (cron: every tenant with an active drives.h30 model)."""
+    tenants = [ctx.tenant_id] if ctx.tenant_id is not None else [
+        r["tenant_id"] for r in await ctx.db.fetch("SELECT tenant_id FROM active_models WHERE family = $1",
+                                                  FAMILY_NAME)]
+    results = []
+    for tenant_id in tenants:
+        async def progress(done: int, total: int) -> None:
+            await ctx.progress(done, total, f"scored {done:,} of {total:,} drives", force=done == total)
+
+        results.append(await score_day(ctx.state, tenant_id, payload.day, progress=progress))
+    if ctx.tenant_id is not None:
+        return results[0]
+    return {"tenants": len(results), "drives": sum(r["drives"] for r in results)}
+
+
+JOBS = [JobSpec(name="drives.score_fleet", func=score_fleet_job, payload=ScoreFleet, timeout_s=3600,
+                description="Score every active drive for the latest day, with reasons for the riskiest")]
