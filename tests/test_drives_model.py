@@ -206,3 +206,37 @@ async def test_drive_detail(client, scored, database):
     assert r.status_code == 200
     missing = await client.get("/v1/drives/NOPE", headers=t.headers)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+async def test_drive_detail_explains_any_scored_drive_on_demand(client, scored, database):
+    t = scored
+    calm = await database.fetchval(
+        "SELECT serial_number FROM drives_inventory WHERE tenant_id = $1 AND reasons IS NULL AND risk IS NOT NULL "
+        "ORDER BY risk DESC LIMIT 1", t.id)
+    assert calm, "the job explains only the riskiest drives"
+    d = (await client.get(f"/v1/drives/{calm}", headers=t.headers)).json()
+    assert d["drive"]["risk"] is not None
+    assert all(r["contribution"] > 0 for r in d["reasons"]) and len(d["reasons"]) <= 3
+
+
+async def test_train_smoke_cli(flywheel_settings, database):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from flywheel.server.cli.main import cli
+
+    env = {"DATABASE_URL": flywheel_settings.database_url, "REDIS_URL": flywheel_settings.redis_url,
+           "FLYWHEEL_STORE_URL": flywheel_settings.store_url, "FLYWHEEL_DATA_DIR": flywheel_settings.data_dir}
+    name = f"smoke-{END.isoformat()}"
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["drives", "train", "--smoke", "--tenant", name], env=env)
+    assert result.exit_code == 0, result.output
+    assert "drives.h30 v1 on the test split" in result.output and "roc_auc" in result.output
+    tenant_id = await database.fetchval("SELECT id FROM tenants WHERE name = $1", name)
+    assert await database.fetchval("SELECT count(*) FROM drives_risk WHERE tenant_id = $1", tenant_id) > 1000
+    jobs = await database.fetch("SELECT name, state FROM jobs WHERE tenant_id = $1 ORDER BY created_at", tenant_id)
+    assert [(j["name"], j["state"]) for j in jobs] == [("drives.build_features", "succeeded"),
+                                                       ("core.train_model", "succeeded"),
+                                                       ("drives.score_fleet", "succeeded")]
+    bad = await asyncio.to_thread(CliRunner().invoke, cli, ["drives", "train"], env=env)
+    assert bad.exit_code == 2 and "--tenant is required" in bad.output

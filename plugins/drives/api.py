@@ -153,7 +153,7 @@ class DriveController(Controller):
     async def get_drive(self, state: State, principal: Caller, serial: Serial) -> DriveDetail:
         """One drive: its SMART history, risk history and the reasons for its latest risk."""
         db, t = state.flywheel.db, principal.tenant_id
-        row = await db.fetchrow(f"SELECT {_SUMMARY}, reasons FROM drives_inventory "
+        row = await db.fetchrow(f"SELECT {_SUMMARY}, reasons, model_version FROM drives_inventory "
                                 "WHERE tenant_id = $1 AND serial_number = $2", t, serial)
         if row is None:
             raise NotFound("no such drive")  # never echo the id: it looks the same whoever owns it
@@ -163,9 +163,17 @@ class DriveController(Controller):
                FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = $2 ORDER BY day""", t, serial)
         risks = await db.fetch("SELECT day, risk, model_version FROM drives_risk WHERE tenant_id = $1 "
                                "AND serial_number = $2 ORDER BY day", t, serial)
+        reasons = row["reasons"]
+        if reasons is None and row["risk"] is not None:  # not among the riskiest the job explained: explain now
+            from flywheel.plugins.drives.scoring import explain_drive
+
+            try:
+                reasons = await explain_drive(state.flywheel, t, serial, row["risk_day"], row["model_version"])
+            except NotFound:  # the version that scored it is gone; the risk still stands
+                reasons = []
         return DriveDetail(
             drive=summary(row),
             smart_history=[SmartPoint(**dict(r)) for r in smart],
             risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"])
                           for r in risks],
-            reasons=msgspec.convert(row["reasons"] or [], list[Reason]))
+            reasons=msgspec.convert(reasons or [], list[Reason]))

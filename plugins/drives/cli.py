@@ -56,3 +56,86 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
     failed = asyncio.run(go())
     if failed:
         raise click.ClickException(f"{failed} file(s) refused; nothing of them was written")
+
+
+@drives.command()
+@click.option("--tenant", help="Tenant name or id (with --smoke: default 'drives-smoke', created if missing).")
+@click.option("--smoke", is_flag=True, help="Generate a small synthetic fleet first: an end-to-end run in under a minute.")
+@click.option("--split", type=click.Choice(["time", "random"]), default="time", show_default=True)
+@click.option("--activate/--no-activate", default=True, show_default=True,
+              help="Activate the new version if it beats the active one on PR-AUC.")
+def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
+    """Build features, train an H30 model version and score the fleet, showing each job's progress."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from flywheel.server.auth.service import create_tenant, find_tenant
+    from flywheel.server.cli.context import connected, settings_or_exit
+    from flywheel.server.errors import NotFound
+
+    if not tenant and not smoke:
+        raise click.UsageError("--tenant is required (or use --smoke)")
+    console = Console()
+
+    async def go() -> None:
+        async with connected(settings_or_exit()) as state:
+            name = tenant or "drives-smoke"
+            try:
+                t = await find_tenant(state.db, name)
+            except NotFound:
+                if not smoke:
+                    raise click.ClickException(f"no tenant {name!r}") from None
+                t = await create_tenant(state.db, name)
+            if smoke:
+                from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
+
+                with console.status("generating a 1,500-drive, 100-day synthetic fleet"):
+                    table = generate_fleet(drives=1500, days=100, seed=11)
+                    added = await load_fleet(state.db, t.id, table)
+                console.print(f"fleet: {added:,} new drive-days")
+            for job, payload in (("drives.build_features", {}),
+                                 ("core.train_model", {"family": "drives.h30", "split": split,
+                                                       "auto_activate": activate}),
+                                 ("drives.score_fleet", {})):
+                result = await run_with_progress(state, t.id, job, payload, console)
+                if job == "core.train_model":
+                    version = result["version"]
+            metrics = await state.db.fetchval("SELECT metrics FROM model_versions WHERE tenant_id = $1 AND "
+                                              "family = 'drives.h30' AND version = $2", t.id, version)
+            out = Table(title=f"drives.h30 v{version} on the test split")
+            out.add_column("metric")
+            out.add_column("value", justify="right")
+            for key in ("roc_auc", "pr_auc", "recall_top1pct_daily", "detection_at_0_1pct_fpr",
+                        "detection_at_1pct_fpr", "median_warning_days_at_1pct_fpr", "positive_rate", "trees"):
+                value = metrics.get(key)
+                out.add_row(key, "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value))
+            console.print(out)
+
+    asyncio.run(go())
+
+
+async def run_with_progress(state, tenant_id, name: str, payload: dict, console) -> dict:
+    """Run a job in this process (recorded in the jobs table) with a progress bar fed by its progress."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flywheel.server.jobs.queue import create_job_row, validate_payload
+    from flywheel.server.jobs.runner import run_job
+
+    spec = state.contributions.jobs[name][1]
+    job_id = await create_job_row(state, spec, tenant_id, validate_payload(spec, payload))
+    task = asyncio.create_task(run_job(state, spec, job_id, payload))
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task(name, total=None, message="")
+        while True:
+            done = task.done()
+            row = await state.db.fetchrow("SELECT state, progress, result, error FROM jobs WHERE id = $1", job_id)
+            p = row["progress"] or {}
+            progress.update(bar, completed=p.get("current", 0), total=p.get("total"), message=p.get("message") or "")
+            if done:
+                break
+            await asyncio.sleep(0.2)
+    await task
+    if row["state"] != "succeeded":
+        raise click.ClickException(f"{name} failed: {row['error']}")
+    return row["result"] or {}

@@ -45,11 +45,14 @@ FEATURE_SELECT = ", ".join(
 
 
 def _with_model_codes(rows: list, names: list[str]) -> pa.Table:
-    table = pa.Table.from_pylist([dict(r) for r in rows]) if rows else pa.table({n: [] for n in names})
-    if "model" in table.column_names:
-        codes = pa.array([model_code(m) for m in table.column("model").to_pylist()], pa.int64())
-        table = table.set_column(table.column_names.index("model_code"), "model_code", codes)
-    return table
+    """Query rows as an Arrow table, built column by column (rows -> dicts costs ~10x more)."""
+    if not rows:
+        return pa.table({n: [] for n in names})
+    keys = list(rows[0].keys())
+    columns = dict(zip(keys, (pa.array(col) for col in zip(*rows))))
+    if "model" in columns:
+        columns["model_code"] = pa.array([model_code(m) for m in columns["model"].to_pylist()], pa.int64())
+    return pa.table(columns)
 
 
 async def training_table(db, tenant_id, *, until: date | None = None) -> pa.Table:
