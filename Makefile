@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # Debian packages the test suite uses (installed by `make test` when running
 # as root on Debian and missing).
-TEST_SYSTEM_PACKAGES ?=
+TEST_SYSTEM_PACKAGES ?= chromium
 
 .PHONY: up install install-test system-deps test clean
 

@@ -24,6 +24,7 @@ from flywheel.server.ingest.api import EventController, PiiController
 from flywheel.server.models.api import ModelController
 from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
 from flywheel.server.auth.service import KeyCache
+from flywheel.server.console import console_router, console_templates, with_html_errors
 from flywheel.server.contributions import collect
 from flywheel.server.errors import EXCEPTION_HANDLERS
 from flywheel.server.jobs.core_jobs import CORE_CRONS, CORE_JOBS
@@ -76,18 +77,20 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     plugin_routes = [handler for _, handler in state.contributions.routes]
     prometheus = PrometheusConfig(app_name="flywheel", group_path=True, exclude=["/metrics"])
     app = Litestar(
-        route_handlers=[*CORE_ROUTES, *plugin_routes],
+        route_handlers=[*CORE_ROUTES, *plugin_routes, console_router(state)],
         lifespan=[lifespan],
         middleware=[
             *([request_tracing_middleware()] if tracing_enabled() else []),
             prometheus.middleware,
             # HEAD is authenticated like GET (Litestar's default would let it through).
+            # Console pages authenticate by session cookie instead (server/console/middleware.py).
             DefineMiddleware(ApiKeyAuthentication, exclude_from_auth_key="public", exclude_http_methods=["OPTIONS"]),
             idempotency_middleware,  # after auth: keys are per tenant
         ],
         guards=[scope_guard],
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=with_html_errors(EXCEPTION_HANDLERS),  # HTML below /console
+        template_config=console_templates(state),
         openapi_config=OpenAPIConfig(
             title="Flywheel", version=__version__, path="/schema",
             # The document and its viewers are public, like /healthz.

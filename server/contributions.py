@@ -101,10 +101,7 @@ def collect(pm: FlywheelPluginManager, *, core_routes: list[Any] = (), core_jobs
             _check_family(family, plugin, label)
             claim(c.model_families, family.name, plugin, family, "model family")
 
-    for plugin, items in call_hook_sync(pm, "register_pages"):
-        for page in _as_list(items, plugin, "register_pages", label):
-            _check_type(page, Page, plugin, "register_pages", label)
-            claim(c.pages, page.path, plugin, page, "page")
+    _collect_pages(c, pm, claim, label)
 
     for plugin, items in call_hook_sync(pm, "register_scrubbers"):
         c.scrubbers += [(plugin, s) for s in _as_list(items, plugin, "register_scrubbers", label)]
@@ -125,6 +122,9 @@ def _collect_routes(c: Contributions, pm: FlywheelPluginManager, core_routes: li
         except Exception as exc:
             raise ContributionError(f"{label(plugin)} registered invalid routes: {exc}") from exc
         for route in probe.routes:
+            if plugin != CORE and (route.path == "/console" or route.path.startswith("/console/")):
+                raise ContributionError(f"{label(plugin)} registers route {route.path} with register_routes: "
+                                        "console pages come from register_pages")
             for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
                 key = (method, route.path)
                 if key in owners:
@@ -134,6 +134,31 @@ def _collect_routes(c: Contributions, pm: FlywheelPluginManager, core_routes: li
                 owners[key] = plugin
         if plugin != CORE:
             c.routes += [(plugin, h) for h in handlers]
+
+
+def _collect_pages(c: Contributions, pm: FlywheelPluginManager, claim, label) -> None:
+    """Pages must live below /console/<plugin> and must not mount the same route twice."""
+    from flywheel.server.console.pages import PageError, check_page, is_mountable
+
+    owners: dict[tuple[str, str], str] = {}
+    mounted: set[int] = set()  # one Controller may serve several pages: it is mounted once
+    for plugin, items in call_hook_sync(pm, "register_pages"):
+        for page in _as_list(items, plugin, "register_pages", label):
+            _check_type(page, Page, plugin, "register_pages", label)
+            try:
+                routes = check_page(page, plugin)
+            except PageError as exc:
+                raise ContributionError(f"{label(plugin)}: {exc}") from None
+            claim(c.pages, page.path, plugin, page, "page")
+            if is_mountable(page.handler):
+                if id(page.handler) in mounted:
+                    continue
+                mounted.add(id(page.handler))
+            for method, path in routes:
+                if (method, path) in owners:
+                    raise ContributionError(f"console route {method} /console{path} is registered twice by "
+                                            f"{label(plugin)}")
+                owners[(method, path)] = plugin
 
 
 def _labeller(pm: FlywheelPluginManager):

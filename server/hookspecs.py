@@ -103,7 +103,10 @@ def register_model_families() -> list[ModelFamily]:
 
 @hookspec
 def register_pages() -> list[Page]:
-    """Console pages, shown in the dashboard's navigation. Since 0.1."""
+    """Pages of the web console, mounted below ``/console/<plugin>`` and listed
+    in its navigation; handlers get the signed-in session's ``principal``.
+    Since 0.1.
+    """
 
 
 # ---------------------------------------------------------------------------

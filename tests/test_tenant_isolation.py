@@ -3,7 +3,9 @@
 The routes come from the app itself, so a route added later (core or plugin)
 is covered without touching this file: its path parameters must have a
 provider below (the test fails and says so when one is missing), and its
-responses to A must never carry B's ids or marker.
+responses to A must never carry B's ids or marker. Console pages (plugin
+pages included) get the same sweep with A signed in to the console, since
+they authenticate by session cookie rather than by API key.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ SURVIVES = {
 }
 
 
-def protected_routes(app) -> list[tuple[str, str, list[str]]]:
-    """(method, path template, path parameter names) of every authenticated route."""
+def protected_routes(app, *, console: bool = False) -> list[tuple[str, str, list[str]]]:
+    """(method, path template, path parameter names) of every authenticated API route
+    (with `console`: of every console page that needs a session instead)."""
     out = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
@@ -101,6 +104,8 @@ def protected_routes(app) -> list[tuple[str, str, list[str]]]:
         for method, handler in route.route_handler_map.items():
             handler = handler[0] if isinstance(handler, tuple) else handler
             if method in ("OPTIONS", "HEAD") or handler.opt.get("public") or route.path.startswith("/schema"):
+                continue
+            if bool(handler.opt.get("console")) != console:
                 continue
             out.append((method, route.path, [p["name"] for p in route.path_parameters]
                         if isinstance(route.path_parameters, list) else list(route.path_parameters)))
@@ -124,6 +129,7 @@ async def tenants(client, make_tenant, worker):
 def test_every_path_parameter_has_a_provider(app):
     routes = protected_routes(app)
     assert len(routes) >= 8, "the app should expose its core and example routes"
+    routes += protected_routes(app, console=True)
     missing = {(m, p, name) for m, p, params in routes for name in params if name not in PROVIDERS}
     assert not missing, f"add a provider in test_tenant_isolation.PROVIDERS for {sorted(missing)}"
 
@@ -164,3 +170,39 @@ async def test_the_same_requests_succeed_for_tenant_b(app, client, tenants):
         if method == "GET" and params:
             r = await client.get(fill(path, b.ids), headers=b.headers)
             assert r.status_code == 200, f"GET {path} as B: {r.status_code} {r.text}"
+
+
+async def test_an_api_key_opens_no_console_page(app, client, tenants):
+    """Console pages take a session cookie, never a key: with A's key they all send A to sign in."""
+    a, b = tenants
+    routes = protected_routes(app, console=True)
+    assert routes, "the console's overview at least"
+    for method, path, _ in routes:
+        r = await client.request(method, fill(path, b.ids), headers={**a.headers, "Origin": "http://testserver"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login"), f"{method} {path}"
+
+
+async def test_tenant_a_signed_in_to_the_console_cannot_reach_tenant_b(app, console_client, tenants):
+    a, b = tenants
+    secrets = [MARKER, b.tenant_id, *(v for k, v in b.ids.items() if k not in (*SHARED, "version"))]
+    async with console_client(a.headers["Authorization"].removeprefix("Bearer ")) as c:
+        for method, path, params in protected_routes(app, console=True):
+            data = {} if method in ("POST", "PUT", "PATCH") else None
+            r = await c.request(method, fill(path, b.ids), data=data)
+            where = f"{method} {path} in A's console session"
+            assert r.status_code < 500, f"{where}: {r.status_code} {r.text[:500]}"
+            assert r.status_code != 303 or not r.headers["location"].startswith("/console/login"), \
+                f"{where}: the session was refused"
+            if set(params) - SHARED:
+                assert r.status_code in (400, 403, 404, 405, 422), f"{where} reached B's resource: {r.status_code}"
+            leaked = [s for s in secrets if s in r.text]
+            assert not leaked, f"{where} leaked tenant B's data: {leaked}"
+
+    # B's own session sees its pages (so A's 404s above mean isolation, not typos).
+    async with console_client(b.headers["Authorization"].removeprefix("Bearer ")) as c:
+        for method, path, params in protected_routes(app, console=True):
+            if method == "GET":
+                r = await c.get(fill(path, b.ids))
+                assert r.status_code == 200, f"GET {path} in B's console session: {r.status_code}"
+                if not params:
+                    assert MARKER in r.text, f"GET {path} should show B its own tenant"

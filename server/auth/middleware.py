@@ -1,8 +1,10 @@
 """Authentication (Bearer API keys) and the scope guard.
 
-Every route needs a key unless its handler sets ``opt={"public": True}``. The
-scope a route needs comes from ``opt={"scope": ...}``, else from its method:
-GET needs `read`, anything else `write`.
+Every route needs a key unless its handler sets ``opt={"public": True}``;
+console pages (``opt={"console": True}``, set by the console's router) use a
+session cookie instead. The scope a route needs comes from
+``opt={"scope": ...}``, else from its method: GET needs `read`, anything
+else `write`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,26 @@ from __future__ import annotations
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Receive, Send
+from litestar.types import Scope as AsgiScope
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth.principal import Principal
 from flywheel.server.errors import Forbidden, Unauthorized
 
 PUBLIC = "public"
+CONSOLE = "console"
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        # Console pages (opt "console") authenticate by session cookie, on their own router.
+        handler = scope.get("route_handler")
+        if handler is not None and handler.opt.get(CONSOLE):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")

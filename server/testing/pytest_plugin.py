@@ -18,6 +18,18 @@ Fixtures: `flywheel_settings`, `app`, `client` (an httpx client calling the app 
 `tenant` and `make_tenant` (a tenant with an admin key). All are
 session-scoped except `tenant`, so tests share one app; isolate tests by
 tenant, which is what Flywheel does in production too.
+
+For console pages: `console_client` (``async with console_client(tenant.key) as c``:
+an in-process client signed in to the console), `live_server` (a second app
+instance on a real port, ``live_server.url``), and `browser` / `page`
+(headless Chromium through Playwright; skipped only when /usr/bin/chromium
+is absent)::
+
+    async def test_my_page(live_server, page, tenant):
+        from flywheel.server.testing.browser import sign_in
+
+        await sign_in(page, live_server.url, tenant.key)
+        await page.click("nav >> text=My page")
 """
 
 from __future__ import annotations
@@ -137,3 +149,60 @@ async def make_tenant(state):
 async def tenant(make_tenant) -> TestTenant:
     """A fresh tenant with an admin key, for one test."""
     return await make_tenant()
+
+
+# ---------------------------------------------------------------------------
+# Console: in-process sessions, a real HTTP server, a real browser.
+# ---------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def console_client(app, client):
+    """``async with console_client(key) as c:`` an httpx client for `app` with its own
+    cookies, signed in to the console with `key` (None: signed out)."""
+    from flywheel.server.testing.console import console_client as make
+
+    return lambda key=None, **options: make(app, key, **options)
+
+
+@pytest.fixture(scope="session")
+def live_server(flywheel_settings, flywheel_plugins, client):
+    """Another instance of the app (same plugins, same database) served over real
+    HTTP on a free port: ``live_server.url``. For browsers and other processes."""
+    from flywheel.server.app import create_app
+    from flywheel.server.testing.live import LiveServer
+
+    if flywheel_plugins is None:
+        live_app = create_app(flywheel_settings, load_entrypoints=True)
+    else:
+        live_app = create_app(flywheel_settings, flywheel_plugins)
+    with LiveServer(live_app) as live:
+        yield live
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser():
+    """Headless Chromium (Playwright's async API) on the system's /usr/bin/chromium."""
+    from flywheel.server.testing.browser import chromium_missing, launch_chromium
+
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install 'flywheel[test]'")
+    async with launch_chromium() as b:
+        yield b
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser):
+    """A fresh browser page (its own cookies) for one test."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = await context.new_page()
+    try:
+        yield tab
+    finally:
+        await context.close()

@@ -1,0 +1,1 @@
+"""Jinja templates of the web console (`console/<name>` in templates)."""
