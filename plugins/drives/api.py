@@ -75,43 +75,7 @@ class DriveController(Controller):
     @get("/fleet", operation_id="drivesFleet")
     async def fleet(self, state: State, principal: Caller) -> FleetOverview:
         """Drive counts, failures, at-risk drives by model and capacity, the risk distribution."""
-        db, t = state.flywheel.db, principal.tenant_id
-        head = await db.fetchrow(
-            "SELECT max(last_day) AS as_of, max(risk_day) AS scored FROM drives_inventory WHERE tenant_id = $1", t)
-        as_of = head["as_of"]
-        groups = await db.fetch(
-            """SELECT model, capacity_bytes,
-                      count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS drives,
-                      count(*) FILTER (WHERE failure_day IS NOT NULL) AS failed,
-                      count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL AND risk >= $3) AS at_risk,
-                      avg(risk) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS mean_risk
-               FROM drives_inventory WHERE tenant_id = $1
-               GROUP BY model, capacity_bytes ORDER BY drives DESC, model""", t, as_of, HIGH_RISK)
-        bins = await db.fetch(
-            """SELECT width_bucket(risk, $3::float8[]) AS b, count(*) AS n FROM drives_inventory
-               WHERE tenant_id = $1 AND last_day = $2 AND failure_day IS NULL AND risk IS NOT NULL
-               GROUP BY 1""", t, as_of, RISK_BINS)
-        counts = {r["b"]: r["n"] for r in bins}
-        distribution = [RiskBin(lower=RISK_BINS[i], upper=RISK_BINS[i + 1],
-                                drives=counts.get(i + 1, 0) + (counts.get(len(RISK_BINS), 0) if i == len(RISK_BINS) - 2
-                                                               else 0))
-                        for i in range(len(RISK_BINS) - 1)]
-        failures = await db.fetch(
-            """SELECT failure_day AS day, count(*) AS n FROM drives_inventory
-               WHERE tenant_id = $1 AND failure_day >= $2::date - 89 GROUP BY 1 ORDER BY 1""", t, as_of) \
-            if as_of else []
-        version = await db.fetchval(
-            "SELECT model_version FROM drives_inventory WHERE tenant_id = $1 AND risk_day = $2 LIMIT 1",
-            t, head["scored"]) if head["scored"] else None
-        by_model = [ModelGroup(model=g["model"], capacity_bytes=g["capacity_bytes"], drives=g["drives"],
-                               failed=g["failed"], at_risk=g["at_risk"],
-                               mean_risk=None if g["mean_risk"] is None else float(g["mean_risk"])) for g in groups]
-        return FleetOverview(
-            as_of=as_of, scored_day=head["scored"], model_version=version,
-            drives=sum(g.drives for g in by_model), failed_total=sum(g.failed for g in by_model),
-            failed_last_30_days=sum(r["n"] for r in failures if as_of and r["day"] > as_of - timedelta(days=30)),
-            at_risk=sum(g.at_risk for g in by_model), high_risk_threshold=HIGH_RISK, by_model=by_model,
-            risk_distribution=distribution, failures_by_day=[DayCount(day=r["day"], failures=r["n"]) for r in failures])
+        return await fleet_overview(state.flywheel.db, principal.tenant_id)
 
     @get("/", operation_id="listDrives")
     async def list_drives(
@@ -125,55 +89,105 @@ class DriveController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
     ) -> DrivePage:
         """Drives, riskiest first by default; filter by model, risk band, minimum risk, failed or not."""
-        key_sql, direction = SORTS[sort]
-        lo, hi = BANDS[risk_band] if risk_band else (None, None)
-        after = _uncursor(cursor) if cursor else None
-        compare = "<" if direction == "DESC" else ">"
-        if after is not None and not isinstance(after[0], (int, float, str)):
-            raise InvalidInput("invalid cursor", field="query.cursor")
-        rows = await state.flywheel.db.fetch(
-            f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
-                WHERE tenant_id = $1
-                  AND ($2::text IS NULL OR model = $2)
-                  AND ($3::float8 IS NULL OR (risk >= $3 AND risk < $4))
-                  AND ($5::float8 IS NULL OR risk >= $5)
-                  AND ($6::bool IS NULL OR (failure_day IS NOT NULL) = $6)
-                  AND ($7::text IS NULL OR {key_sql} {compare} $8::{"text" if sort == "serial" else "float8"}
-                       OR ({key_sql} = $8::{"text" if sort == "serial" else "float8"} AND serial_number > $7))
-                ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
-            principal.tenant_id, model, lo, hi, min_risk, failed,
-            after[1] if after else None, (str(after[0]) if sort == "serial" else float(after[0])) if after else None,
-            limit + 1)
-        items = [summary(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        last = rows[limit - 1] if more else None
-        return DrivePage(items=items, next_cursor=_cursor(last["sort_key"], last["serial_number"]) if last else None)
+        return await list_drives(state.flywheel.db, principal.tenant_id, model=model, risk_band=risk_band,
+                                 min_risk=min_risk, failed=failed, sort=sort, limit=limit, cursor=cursor)
 
     @get("/{serial:str}", operation_id="getDrive")
     async def get_drive(self, state: State, principal: Caller, serial: Serial) -> DriveDetail:
         """One drive: its SMART history, risk history and the reasons for its latest risk."""
-        db, t = state.flywheel.db, principal.tenant_id
-        row = await db.fetchrow(f"SELECT {_SUMMARY}, reasons, model_version FROM drives_inventory "
-                                "WHERE tenant_id = $1 AND serial_number = $2", t, serial)
-        if row is None:
-            raise NotFound("no such drive")  # never echo the id: it looks the same whoever owns it
-        smart = await db.fetch(
-            """SELECT day, smart_5_raw, smart_9_raw, smart_187_raw, smart_188_raw, smart_194_raw, smart_197_raw,
-                      smart_198_raw, smart_199_raw, failure
-               FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = $2 ORDER BY day""", t, serial)
-        risks = await db.fetch("SELECT day, risk, model_version FROM drives_risk WHERE tenant_id = $1 "
-                               "AND serial_number = $2 ORDER BY day", t, serial)
-        reasons = row["reasons"]
-        if reasons is None and row["risk"] is not None:  # not among the riskiest the job explained: explain now
-            from flywheel.plugins.drives.scoring import explain_drive
+        return await drive_detail(state.flywheel, principal.tenant_id, serial)
 
-            try:
-                reasons = await explain_drive(state.flywheel, t, serial, row["risk_day"], row["model_version"])
-            except NotFound:  # the version that scored it is gone; the risk still stands
-                reasons = []
-        return DriveDetail(
-            drive=summary(row),
-            smart_history=[SmartPoint(**dict(r)) for r in smart],
-            risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"])
-                          for r in risks],
-            reasons=msgspec.convert(reasons or [], list[Reason]))
+
+async def fleet_overview(db, t) -> FleetOverview:
+    head = await db.fetchrow(
+        "SELECT max(last_day) AS as_of, max(risk_day) AS scored FROM drives_inventory WHERE tenant_id = $1", t)
+    as_of = head["as_of"]
+    groups = await db.fetch(
+        """SELECT model, capacity_bytes,
+                  count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS drives,
+                  count(*) FILTER (WHERE failure_day IS NOT NULL) AS failed,
+                  count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL AND risk >= $3) AS at_risk,
+                  avg(risk) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS mean_risk
+           FROM drives_inventory WHERE tenant_id = $1
+           GROUP BY model, capacity_bytes ORDER BY drives DESC, model""", t, as_of, HIGH_RISK)
+    bins = await db.fetch(
+        """SELECT width_bucket(risk, $3::float8[]) AS b, count(*) AS n FROM drives_inventory
+           WHERE tenant_id = $1 AND last_day = $2 AND failure_day IS NULL AND risk IS NOT NULL
+           GROUP BY 1""", t, as_of, RISK_BINS)
+    counts = {r["b"]: r["n"] for r in bins}
+    distribution = [RiskBin(lower=RISK_BINS[i], upper=RISK_BINS[i + 1],
+                            drives=counts.get(i + 1, 0) + (counts.get(len(RISK_BINS), 0) if i == len(RISK_BINS) - 2
+                                                           else 0))
+                    for i in range(len(RISK_BINS) - 1)]
+    failures = await db.fetch(
+        """SELECT failure_day AS day, count(*) AS n FROM drives_inventory
+           WHERE tenant_id = $1 AND failure_day >= $2::date - 89 GROUP BY 1 ORDER BY 1""", t, as_of) \
+        if as_of else []
+    version = await db.fetchval(
+        "SELECT model_version FROM drives_inventory WHERE tenant_id = $1 AND risk_day = $2 LIMIT 1",
+        t, head["scored"]) if head["scored"] else None
+    by_model = [ModelGroup(model=g["model"], capacity_bytes=g["capacity_bytes"], drives=g["drives"],
+                           failed=g["failed"], at_risk=g["at_risk"],
+                           mean_risk=None if g["mean_risk"] is None else float(g["mean_risk"])) for g in groups]
+    return FleetOverview(
+        as_of=as_of, scored_day=head["scored"], model_version=version,
+        drives=sum(g.drives for g in by_model), failed_total=sum(g.failed for g in by_model),
+        failed_last_30_days=sum(r["n"] for r in failures if as_of and r["day"] > as_of - timedelta(days=30)),
+        at_risk=sum(g.at_risk for g in by_model), high_risk_threshold=HIGH_RISK, by_model=by_model,
+        risk_distribution=distribution, failures_by_day=[DayCount(day=r["day"], failures=r["n"]) for r in failures])
+
+
+async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str | None = None,
+                      min_risk: float | None = None, failed: bool | None = None, sort: str = "-risk",
+                      limit: int = 50, cursor: str | None = None) -> DrivePage:
+    key_sql, direction = SORTS[sort]
+    lo, hi = BANDS[risk_band] if risk_band else (None, None)
+    after = _uncursor(cursor) if cursor else None
+    compare = "<" if direction == "DESC" else ">"
+    if after is not None and not isinstance(after[0], (int, float, str)):
+        raise InvalidInput("invalid cursor", field="query.cursor")
+    rows = await db.fetch(
+        f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
+            WHERE tenant_id = $1
+              AND ($2::text IS NULL OR model = $2)
+              AND ($3::float8 IS NULL OR (risk >= $3 AND risk < $4))
+              AND ($5::float8 IS NULL OR risk >= $5)
+              AND ($6::bool IS NULL OR (failure_day IS NOT NULL) = $6)
+              AND ($7::text IS NULL OR {key_sql} {compare} $8::{"text" if sort == "serial" else "float8"}
+                   OR ({key_sql} = $8::{"text" if sort == "serial" else "float8"} AND serial_number > $7))
+            ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
+        tenant_id, model, lo, hi, min_risk, failed,
+        after[1] if after else None, (str(after[0]) if sort == "serial" else float(after[0])) if after else None,
+        limit + 1)
+    items = [summary(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return DrivePage(items=items, next_cursor=_cursor(last["sort_key"], last["serial_number"]) if last else None)
+
+
+async def drive_detail(state, t, serial: str) -> DriveDetail:
+    db = state.db
+    row = await db.fetchrow(f"SELECT {_SUMMARY}, reasons, model_version FROM drives_inventory "
+                            "WHERE tenant_id = $1 AND serial_number = $2", t, serial)
+    if row is None:
+        raise NotFound("no such drive")  # never echo the id: it looks the same whoever owns it
+    smart = await db.fetch(
+        """SELECT day, smart_5_raw, smart_9_raw, smart_187_raw, smart_188_raw, smart_194_raw, smart_197_raw,
+                  smart_198_raw, smart_199_raw, failure
+           FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = $2 ORDER BY day""", t, serial)
+    risks = await db.fetch("SELECT day, risk, model_version FROM drives_risk WHERE tenant_id = $1 "
+                           "AND serial_number = $2 ORDER BY day", t, serial)
+    reasons = row["reasons"]
+    if reasons is None and row["risk"] is not None:  # not among the riskiest the job explained: explain now
+        from flywheel.plugins.drives.scoring import explain_drive
+
+        try:
+            reasons = await explain_drive(state, t, serial, row["risk_day"], row["model_version"])
+        except NotFound:  # the version that scored it is gone; the risk still stands
+            reasons = []
+    return DriveDetail(
+        drive=summary(row),
+        smart_history=[SmartPoint(**dict(r)) for r in smart],
+        risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"])
+                      for r in risks],
+        reasons=msgspec.convert(reasons or [], list[Reason]))

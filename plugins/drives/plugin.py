@@ -83,3 +83,14 @@ async def on_demo(state, tenant_id):
     from flywheel.plugins.drives.demo import seed_demo
 
     state.extras["drives.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+
+
+@hookimpl
+def register_pages():
+    from flywheel.contracts.pages import Page
+    from flywheel.plugins.drives.pages import DrivePages
+
+    templates = "flywheel.plugins.drives.templates"
+    return [Page(path="/drives", nav_title="Fleet", handler=DrivePages, order=10, templates=templates),
+            Page(path="/drives/list", nav_title="Drives", handler=DrivePages, order=11),
+            Page(path="/drives/{serial:str}", nav_title="Drive", handler=DrivePages, nav=False)]
