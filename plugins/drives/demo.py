@@ -7,6 +7,8 @@ with a half-populated fleet.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
@@ -21,7 +23,9 @@ async def seed_demo(state, tenant_id) -> None:
     try:
         if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM drives_inventory WHERE tenant_id = $1)", tenant_id):
             log.info("drives demo: generating a fleet", drives=DEMO_DRIVES, days=DEMO_DAYS)
-            await load_fleet(db, tenant_id, generate_fleet(drives=DEMO_DRIVES, days=DEMO_DAYS, seed=42))
+            # Generated in a thread: the server answers meanwhile.
+            fleet = await asyncio.to_thread(generate_fleet, drives=DEMO_DRIVES, days=DEMO_DAYS, seed=42)
+            await load_fleet(db, tenant_id, fleet)
         # The same jobs a real deployment runs, recorded in the jobs table (visible at /v1/jobs).
         if not await run(state, tenant_id, "drives.build_features", {}):
             return

@@ -96,8 +96,10 @@ def generate_fleet(drives: int = 2000, days: int = 60, *, end: date | None = Non
 
 async def load_fleet(db, tenant_id, table: pa.Table, source: str = "synthetic") -> int:
     """Write a generated fleet through the import path (COPY, existing days untouched)."""
+    import asyncio
+
     from flywheel.plugins.drives.daily import table_rows, write_rows
 
-    rows = table_rows(table, tenant_id, source)
+    rows = await asyncio.to_thread(table_rows, table, tenant_id, source)  # CPU-bound: off the event loop
     async with db.acquire() as conn, conn.transaction():
         return await write_rows(conn, rows)
