@@ -30,7 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.services import BenchServices
+from benchmarks.services import BenchServices, run_job_now
 from flywheel.contracts.tenants import Scope
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
@@ -38,8 +38,6 @@ from flywheel.plugins.drives.model import FEATURE_NAMES, FEATURE_SELECT, _with_m
 from flywheel.plugins.drives.scoring import score_day, store_risks
 from flywheel.server.app import build_state
 from flywheel.server.auth import service
-from flywheel.server.jobs.queue import enqueue
-from flywheel.server.jobs.worker import build_worker
 from flywheel.server.settings import load_settings
 
 console = Console(stderr=True)
@@ -75,16 +73,8 @@ async def main_async(args) -> dict:
         console.print("[bold]training[/] an H30 model on a 3,000-drive, 90-day training fleet (not timed) ...")
         await load_fleet(state.db, tenant.id, generate_fleet(drives=3000, days=90, end=TRAIN_END, seed=1))
         await build_features(state.db, tenant.id)
-        job_id = await enqueue(state, "core.train_model", {"family": "drives.h30", "split": "time",
-                                                           "auto_activate": True}, tenant_id=tenant.id)
-        worker = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
-        job = await state.db.fetchrow("SELECT state, error FROM jobs WHERE id = $1", job_id)
-        if job["state"] != "succeeded":
-            raise RuntimeError(f"training failed: {job['error']}")
+        await run_job_now(state, "core.train_model", {"family": "drives.h30", "split": "time",
+                                                      "auto_activate": True}, tenant.id)
 
         end = TRAIN_END + timedelta(days=DAYS)
         console.print(f"[bold]loading[/] {args.drives:,} drives x {DAYS} days ...")

@@ -38,12 +38,10 @@ from rich.table import Table
 
 from benchmarks import scoring_plugin
 from benchmarks.ingest import _stop, _wait
-from benchmarks.services import BenchServices
+from benchmarks.services import BenchServices, run_job_now
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import build_state
 from flywheel.server.auth import service
-from flywheel.server.jobs.queue import enqueue
-from flywheel.server.jobs.worker import build_worker
 from flywheel.server.settings import load_settings
 from flywheel.server.testing.live import free_port
 
@@ -62,17 +60,9 @@ async def train(svc: BenchServices, env: dict[str, str]) -> tuple[str, object, b
     try:
         tenant = await service.create_tenant(state.db, "bench")
         key = (await service.create_key(state.db, tenant.id, "bench", [Scope.ADMIN])).secret
-        job_id = await enqueue(state, "core.train_model", {
+        await run_job_now(state, "core.train_model", {
             "family": FAMILY, "num_boost_round": TREES, "early_stopping_rounds": 0, "auto_activate": True,
-            "options": {"rows": TRAIN_ROWS}}, tenant_id=tenant.id)
-        worker = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
-        job = await state.db.fetchrow("SELECT state, error, result FROM jobs WHERE id = $1", job_id)
-        if job["state"] != "succeeded":
-            raise RuntimeError(f"training failed: {job['error']}")
+            "options": {"rows": TRAIN_ROWS}}, tenant.id)
         model = await state.models.active(tenant.id, FAMILY)
         text = await state.tenant_store(tenant.id).get(f"models/{FAMILY}/{model.version}/model.txt")
         return key, model, text

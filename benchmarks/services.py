@@ -50,3 +50,20 @@ class BenchServices:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+async def run_job_now(state, name: str, payload: dict, tenant_id) -> dict:
+    """Queue a job and run the queue to completion in this process (a burst worker); its result, or raise."""
+    from flywheel.server.jobs.queue import enqueue
+    from flywheel.server.jobs.worker import build_worker
+
+    job_id = await enqueue(state, name, payload, tenant_id=tenant_id)
+    worker = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    job = await state.db.fetchrow("SELECT state, error, result FROM jobs WHERE id = $1", job_id)
+    if job["state"] != "succeeded":
+        raise RuntimeError(f"{name} failed: {job['error']}")
+    return job["result"]
