@@ -63,7 +63,10 @@ def configure_logging(settings: Settings) -> None:
     """Structured logs: JSON lines when FLYWHEEL_LOG_JSON is set (or not a TTY)."""
     level = getattr(logging, settings.log_level.upper())
     as_json = settings.log_json or not sys.stderr.isatty()
-    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    # Tracebacks without local variables: a frame's locals can hold a key or a
+    # customer's data, and logs must never carry secrets.
+    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(
+        exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from flywheel.server.app import build_state
 from flywheel.server.settings import load_settings
 
@@ -46,3 +48,28 @@ def test_json_logs_carry_fields_and_never_the_password(capsys):
     assert record["event"] == "settings loaded" and record["level"] == "info" and "timestamp" in record
     assert "hunter2" not in line and "u:***@db" in line
     structlog.reset_defaults()
+
+
+@pytest.mark.parametrize("as_json", ["0", "1"])
+def test_logged_tracebacks_carry_no_local_values(as_json, capsys):
+    """A frame's locals may hold a key or customer data: tracebacks in logs show code, not values."""
+    import structlog
+
+    from flywheel.server.settings import load_settings
+    from flywheel.server.telemetry import configure_logging
+
+    before = structlog.get_config()
+    configure_logging(load_settings({"FLYWHEEL_LOG_JSON": as_json}))
+    try:
+        def fail(secret_key: str) -> None:
+            raise ValueError("boom")
+
+        try:
+            fail("fw_" + "local_secret_value")  # built at run time: the source line must not give it away
+        except ValueError:
+            structlog.get_logger("t").exception("failed")
+        err = capsys.readouterr().err
+        assert "boom" in err and "fail" in err
+        assert "fw_local_secret_value" not in err
+    finally:
+        structlog.configure(**before)
