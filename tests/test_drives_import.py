@@ -7,7 +7,7 @@ import csv
 import gzip
 import shutil
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -141,3 +141,29 @@ async def test_streamed_daily_records_join_the_table(client, tenant, database):
                                   tenant.id)
     assert row["smart_5_raw"] == 16 and row["smart_194_raw"] == 32 and row["smart"] == {"smart_1_normalized": 100}
     assert row["source"] == "event" and row["failure"] is True
+
+
+async def test_records_the_subscriber_missed_are_synced_from_the_events_table(client, worker, tenant, database):
+    ts = datetime.now(UTC) - timedelta(hours=2)
+    day = ts.date()
+    events = [{"type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": ts.isoformat(),
+               "date": day.isoformat(), "serial_number": f"SYNC{i}", "model": "ST4000DM000",
+               "smart": {"smart_5_raw": i}} for i in range(5)]
+    assert (await client.post("/v1/events", json=events, headers=tenant.headers)).json()["accepted"] == 5
+    for _ in range(200):
+        if (await counts(database, tenant.id)).get(day) == (5, 0):
+            break
+        await asyncio.sleep(0.02)
+    # As if the subscriber had been dropped under backpressure for two of them:
+    await database.execute("DELETE FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number IN ('SYNC1', 'SYNC3')",
+                           tenant.id)
+    r = await client.post("/v1/jobs", json={"name": "drives.sync_events", "payload": {"hours": 6}},
+                          headers=tenant.headers)
+    await worker()
+    job = (await client.get(f"/v1/jobs/{r.json()['id']}", headers=tenant.headers)).json()
+    assert job["state"] == "succeeded" and job["result"] == {"tenants": 1, "events": 5, "added": 2}, job
+    assert (await counts(database, tenant.id))[day] == (5, 0)
+    r = await client.post("/v1/jobs", json={"name": "drives.sync_events", "payload": {}}, headers=tenant.headers)
+    await worker()
+    again = (await client.get(f"/v1/jobs/{r.json()['id']}", headers=tenant.headers)).json()
+    assert again["result"]["added"] == 0, "a second run changes nothing"

@@ -38,9 +38,9 @@ async def on_events_committed(state, tenant_id, events):
 
 @hookimpl
 def register_jobs():
-    from flywheel.plugins.drives import features, scoring
+    from flywheel.plugins.drives import features, scoring, sync
 
-    return [*features.JOBS, *scoring.JOBS]
+    return [*features.JOBS, *scoring.JOBS, *sync.JOBS]
 
 
 @hookimpl
@@ -51,7 +51,10 @@ def register_cron_jobs():
     # After the night's imports; a day already built is skipped, so an extra run costs little.
     from flywheel.plugins.drives.scoring import ScoreFleet
 
-    return [CronSpec(name="drives.build_features_hourly", job="drives.build_features", minute=40,
+    from flywheel.plugins.drives.sync import SyncEvents
+
+    return [CronSpec(name="drives.sync_events_hourly", job="drives.sync_events", minute=30, payload=SyncEvents()),
+            CronSpec(name="drives.build_features_hourly", job="drives.build_features", minute=40,
                      payload=BuildFeatures()),
             CronSpec(name="drives.score_fleet_daily", job="drives.score_fleet", hour=5, minute=10,
                      payload=ScoreFleet())]
