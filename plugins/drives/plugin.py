@@ -97,3 +97,14 @@ def register_pages():
     return [Page(path="/drives", nav_title="Fleet", handler=DrivePages, order=10, templates=templates),
             Page(path="/drives/list", nav_title="Drives", handler=DrivePages, order=11),
             Page(path="/drives/{serial:str}", nav_title="Drive", handler=DrivePages, nav=False)]
+
+
+@hookimpl
+async def on_shutdown(state):
+    """Stop a demo still loading (its steps resume on the next start)."""
+    import asyncio
+
+    task = state.extras.pop("drives.demo", None)
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

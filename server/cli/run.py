@@ -45,8 +45,9 @@ async def _up(settings, demo: bool) -> None:
         while not server.started and not serving.done():
             await asyncio.sleep(0.02)
         if server.started:
-            click.echo(f"Flywheel is up at http://{state.settings.host}:{state.settings.port} "
-                       f"(ready in {time.perf_counter() - started:.2f}s; Ctrl-C stops)", err=True)
+            base = f"http://{state.settings.host}:{state.settings.port}"
+            click.echo(f"Flywheel is up at {base} (ready in {time.perf_counter() - started:.2f}s; Ctrl-C stops); "
+                       f"console: {base}/console", err=True)
         try:
             await serving
         finally:
