@@ -23,12 +23,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import timeit
 import uuid
 from pathlib import Path
 
-import asyncpg
 import joblib
 import lightgbm as lgb
 import msgspec

@@ -176,10 +176,10 @@ def _as_list(items: Any, plugin: str, hook: str, label) -> list[Any]:
 
 
 def _check_family(family: ModelFamily, plugin: str, label) -> None:
-    from flywheel.server.models.features import FeatureSchemaError, FeatureSpec
+    from flywheel.server.models.features import FeatureSchemaError, feature_spec
 
     try:
-        spec = FeatureSpec.from_struct(family.features)
+        spec = feature_spec(family.features)
     except FeatureSchemaError as exc:
         raise ContributionError(f"{label(plugin)}: model family {family.name!r}: {exc}") from None
     unknown = [name for name in family.monotone if name not in spec.names]

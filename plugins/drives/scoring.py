@@ -48,20 +48,13 @@ async def score_day(state, tenant_id: UUID, day: date | None = None, progress=No
     k = min(MAX_EXPLAINED, max(MIN_EXPLAINED, int((risk >= HIGH_RISK).sum())))
     explain = np.sort(np.argsort(-risk, kind="stable")[:k])
     model = await state.models.load(tenant_id, FAMILY_NAME, version)
-    explained = await model.explain(matrix(table.take(explain)), REASONS)
+    explained = await model.explain(model.spec.table_matrix(table.take(explain)), REASONS)
     reasons = {int(i): [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
                for i, e in zip(explain, explained)}
 
     await store_risks(db, tenant_id, day, serials, risk, version, reasons)
     return {"day": day.isoformat(), "drives": len(serials), "model_version": version,
             "high": int((risk >= HIGH_RISK).sum()), "explained": len(reasons)}
-
-
-def matrix(table) -> np.ndarray:
-    X = np.empty((table.num_rows, len(FEATURE_NAMES)), dtype=np.float32)
-    for j, name in enumerate(FEATURE_NAMES):
-        X[:, j] = table.column(name).to_numpy(zero_copy_only=False)
-    return X
 
 
 async def explain_drive(state, tenant_id: UUID, serial: str, day: date, version: int) -> list[dict]:
@@ -72,7 +65,7 @@ async def explain_drive(state, tenant_id: UUID, serial: str, day: date, version:
     if not rows:
         return []
     model = await state.models.load(tenant_id, FAMILY_NAME, version)
-    (e,) = await model.explain(matrix(_with_model_codes(rows, FEATURE_NAMES)), REASONS)
+    (e,) = await model.explain(model.spec.table_matrix(_with_model_codes(rows, FEATURE_NAMES)), REASONS)
     return [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
 
 

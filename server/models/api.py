@@ -28,7 +28,7 @@ from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import ApiError, NotFound
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.models import registry
-from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
 from flywheel.server.models.training import family_of
 
@@ -54,7 +54,7 @@ class ModelController(Controller):
             active = next((v.version for v in mine if v.active), None)
             items.append(FamilyRead(name=name, plugin=plugin, description=family.description,
                                     primary_metric=family.primary_metric,
-                                    features=FeatureSpec.from_struct(family.features).describe(),
+                                    features=feature_spec(family.features).describe(),
                                     active_version=active, versions=mine))
         return FamilyList(items=items)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pyarrow as pa
 
 from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.models import FeatureInfo
@@ -66,6 +67,23 @@ class FeatureSpec:
             raise FeatureSchemaError(f"{where}features Struct has no fields")
         strict = msgspec.defstruct(f"{struct.__name__}Strict", fields, forbid_unknown_fields=True, kw_only=True)
         return cls(tuple(names), tuple(kinds), tuple(nullable), tuple(required), strict, msgspec.json.Decoder(strict))
+
+    def table_matrix(self, table: pa.Table) -> np.ndarray:
+        """float32 matrix of an Arrow table's feature columns, in feature order (nulls become NaN: missing).
+
+        The one conversion training, batch scoring and plugins' jobs share, so
+        a model sees its columns the same way wherever its rows come from.
+        """
+        missing = [n for n in self.names if n not in table.column_names]
+        if missing:
+            raise ValueError(f"table lacks feature columns: {missing}")
+        X = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
+        for j, name in enumerate(self.names):
+            col = table.column(name).combine_chunks()
+            if pa.types.is_boolean(col.type):
+                col = col.cast(pa.int8())
+            X[:, j] = col.to_numpy(zero_copy_only=False)
+        return X
 
     def describe(self) -> list[FeatureInfo]:
         return [FeatureInfo(name=n, type=k, nullable=o) for n, k, o in zip(self.names, self.kinds, self.nullable)]
@@ -153,6 +171,12 @@ class FeatureSpec:
                 out.append(ErrorDetail(code="unknown_feature", field=f"{path}.{name}",
                                        message=f"{name!r} is not a feature of this model"))
         return out
+
+
+@functools.cache
+def feature_spec(struct: type[msgspec.Struct]) -> FeatureSpec:
+    """The FeatureSpec of a family's feature Struct, built once (it defines a Struct type and a decoder)."""
+    return FeatureSpec.from_struct(struct)
 
 
 def _fits(value: Any, kind: str, nullable: bool) -> bool:

@@ -30,7 +30,7 @@ import structlog
 from flywheel.contracts.models import Contribution, Explanation
 from flywheel.server.errors import NotFound
 from flywheel.server.models import registry
-from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.features import FeatureSpec, feature_spec
 from flywheel.server.models.onnx import OnnxClassifier
 
 log = structlog.get_logger("flywheel.models")
@@ -120,7 +120,7 @@ class ModelRuntime:
         from flywheel.server.models.training import family_of
 
         fam = family_of(self.state, family)
-        spec = FeatureSpec.from_struct(fam.features)
+        spec = feature_spec(fam.features)
         stored = await self.state.db.fetchval(
             "SELECT features FROM model_versions WHERE tenant_id = $1 AND family = $2 AND version = $3 "
             "AND state = 'ready'", tenant_id, family, version)
@@ -204,28 +204,11 @@ async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table,
     endpoints. Returns (version, scores). `progress(done, total)` is awaited
     after each chunk when given.
     """
-    runtime = state.models
-    model = await runtime.load(tenant_id, family, await _active_or_404(state, tenant_id, family))
-    missing = [n for n in model.spec.names if n not in table.column_names]
-    if missing:
-        raise ValueError(f"table lacks feature columns: {missing}")
+    model = await state.models.active(tenant_id, family)
     out = np.empty(table.num_rows, dtype=np.float32)
     for start in range(0, table.num_rows, chunk_rows):
-        chunk = table.slice(start, chunk_rows)
-        X = np.empty((chunk.num_rows, len(model.spec.names)), dtype=np.float32)
-        for j, name in enumerate(model.spec.names):
-            col = chunk.column(name).combine_chunks()
-            if pa.types.is_boolean(col.type):
-                col = col.cast(pa.int8())
-            X[:, j] = col.to_numpy(zero_copy_only=False)
-        out[start:start + chunk.num_rows] = await asyncio.to_thread(model.predict, X)
+        X = model.spec.table_matrix(table.slice(start, chunk_rows))
+        out[start:start + len(X)] = await asyncio.to_thread(model.predict, X)
         if progress is not None:
-            await progress(start + chunk.num_rows, table.num_rows)
+            await progress(start + len(X), table.num_rows)
     return model.version, out
-
-
-async def _active_or_404(state: Any, tenant_id: UUID, family: str) -> int:
-    version = await registry.active_version(state.db, tenant_id, family)
-    if version is None:
-        raise NotFound(f"no active version of model {family!r}")
-    return version

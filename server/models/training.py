@@ -28,7 +28,7 @@ from flywheel.server import __version__
 from flywheel.server.errors import InvalidInput, NotFound
 from flywheel.server.models import registry
 from flywheel.server.models.card import render_card
-from flywheel.server.models.features import FeatureSpec
+from flywheel.server.models.features import FeatureSpec, feature_spec
 from flywheel.server.models.metrics import evaluate
 from flywheel.server.models.onnx import OnnxClassifier, export_classifier
 
@@ -57,7 +57,7 @@ async def train_model(ctx, request: TrainModel) -> dict[str, Any]:
     if ctx.tenant_id is None:
         raise TrainingError("models belong to a tenant: queue core.train_model with a tenant")
     family = family_of(ctx.state, request.family)
-    spec = FeatureSpec.from_struct(family.features)
+    spec = feature_spec(family.features)
     version = await registry.allocate_version(ctx.db, ctx.tenant_id, family.name, ctx.job_id)
     log.info("training", family=family.name, version=version, tenant=str(ctx.tenant_id))
     try:
@@ -126,9 +126,7 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
 
     activated = False
     if request.auto_activate:
-        current = await ctx.db.fetchrow(
-            """SELECT v.metrics FROM active_models a JOIN model_versions v USING (tenant_id, family, version)
-               WHERE a.tenant_id = $1 AND a.family = $2""", ctx.tenant_id, family.name)
+        current = await registry.active_row(ctx.db, ctx.tenant_id, family.name)
         if registry.beats(metrics, current["metrics"] if current else None, family.primary_metric):
             await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
             activated = True
@@ -167,12 +165,7 @@ def to_arrays(table: pa.Table, spec: FeatureSpec, family: ModelFamily,
         raise TrainingError(f"training data lacks columns: {', '.join(map(repr, missing))}")
     if table.num_rows < MIN_ROWS:
         raise TrainingError(f"training data has {table.num_rows} rows; at least {MIN_ROWS} are needed")
-    X = np.empty((table.num_rows, len(spec.names)), dtype=np.float32)
-    for j, name in enumerate(spec.names):
-        col = table.column(name).combine_chunks()
-        if pa.types.is_boolean(col.type):
-            col = col.cast(pa.int8())
-        X[:, j] = col.to_numpy(zero_copy_only=False).astype(np.float32)  # nulls -> NaN (missing)
+    X = spec.table_matrix(table)
     label = table.column(family.label).combine_chunks()
     if label.null_count:
         raise TrainingError(f"label {family.label!r} has {label.null_count} empty values")
