@@ -34,7 +34,7 @@ from benchmarks.services import BenchServices, run_job_now
 from flywheel.contracts.tenants import Scope
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
-from flywheel.plugins.drives.model import FEATURE_NAMES, FEATURE_SELECT, _with_model_codes
+from flywheel.plugins.drives.model import FEATURE_NAMES, day_features
 from flywheel.plugins.drives.scoring import score_day, store_risks
 from flywheel.server.app import build_state
 from flywheel.server.auth import service
@@ -51,9 +51,7 @@ async def peer_score_day(state, tenant_id, day, booster, version) -> dict:
     Generous to the peer: it writes through Flywheel's COPY path (the original
     inserted row by row) and computes no reasons.
     """
-    rows = await state.db.fetch(f"SELECT f.serial_number, f.model, {FEATURE_SELECT} FROM drives_features f "
-                                "WHERE f.tenant_id = $1 AND f.day = $2 AND NOT f.failure", tenant_id, day)
-    table = _with_model_codes(rows, FEATURE_NAMES)
+    table = await day_features(state.db, tenant_id, day)
     X = np.column_stack([table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in FEATURE_NAMES])
     risk = np.array([booster.predict(X[i:i + 1])[0] for i in range(len(X))])
     await store_risks(state.db, tenant_id, day, table.column("serial_number").to_pylist(), risk, version, {})

@@ -44,8 +44,8 @@ FEATURE_SELECT = ", ".join(
      "f.temperature", "f.temperature_d7"] + [f"f.{name}" for name in FEATURE_NAMES[6:]])
 
 
-def _with_model_codes(rows: list, names: list[str]) -> pa.Table:
-    """Query rows as an Arrow table, built column by column (rows -> dicts costs ~10x more)."""
+def feature_table(rows: list, names: list[str]) -> pa.Table:
+    """Feature query rows as an Arrow table with model codes, built column by column (rows -> dicts costs ~10x more)."""
     if not rows:
         return pa.table({n: [] for n in names})
     keys = list(rows[0].keys())
@@ -53,6 +53,16 @@ def _with_model_codes(rows: list, names: list[str]) -> pa.Table:
     if "model" in columns:
         columns["model_code"] = pa.array([model_code(m) for m in columns["model"].to_pylist()], pa.int64())
     return pa.table(columns)
+
+
+async def day_features(db, tenant_id, day: date, *, serial: str | None = None) -> pa.Table:
+    """One day's feature rows (serial number, model and the features): the drives in service, or one drive."""
+    # Two statements, not one with "$3 IS NULL OR ...": one drive must stay a primary-key lookup.
+    which, extra = ("f.serial_number = $3", [serial]) if serial is not None else ("NOT f.failure", [])
+    rows = await db.fetch(
+        f"""SELECT f.serial_number, f.model, {FEATURE_SELECT} FROM drives_features f
+            WHERE f.tenant_id = $1 AND f.day = $2 AND {which} ORDER BY f.serial_number""", tenant_id, day, *extra)
+    return feature_table(rows, ["serial_number", "model", *FEATURE_NAMES])
 
 
 async def training_table(db, tenant_id, *, until: date | None = None) -> pa.Table:
@@ -71,7 +81,7 @@ async def training_table(db, tenant_id, *, until: date | None = None) -> pa.Tabl
             WHERE f.tenant_id = $1 AND f.day <= $2::date - {HORIZON_DAYS - 1}
               AND (x.fail_day IS NULL OR f.day <= x.fail_day)""",
         tenant_id, last)
-    return _with_model_codes(rows, [*FEATURE_NAMES, "h30"])
+    return feature_table(rows, [*FEATURE_NAMES, "h30"])
 
 
 async def load_training_data(ctx, request) -> pa.Table:

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from flywheel.contracts.jobs import JobSpec
-from flywheel.plugins.drives.model import FAMILY_NAME, FEATURE_NAMES, FEATURE_SELECT, _with_model_codes
+from flywheel.plugins.drives.model import FAMILY_NAME, day_features
 from flywheel.server.models.runtime import score_table
 
 HIGH_RISK = 0.5
@@ -36,12 +36,9 @@ async def score_day(state, tenant_id: UUID, day: date | None = None, progress=No
     day = day or await db.fetchval("SELECT max(day) FROM drives_features WHERE tenant_id = $1", tenant_id)
     if day is None:
         return {"day": None, "drives": 0}
-    rows = await db.fetch(
-        f"SELECT f.serial_number, f.model, {FEATURE_SELECT} FROM drives_features f "
-        "WHERE f.tenant_id = $1 AND f.day = $2 AND NOT f.failure ORDER BY f.serial_number", tenant_id, day)
-    if not rows:
+    table = await day_features(db, tenant_id, day)
+    if table.num_rows == 0:
         return {"day": day.isoformat(), "drives": 0}
-    table = _with_model_codes(rows, FEATURE_NAMES)
     version, risk = await score_table(state, tenant_id, FAMILY_NAME, table, progress=progress)
     serials = table.column("serial_number").to_pylist()
 
@@ -59,13 +56,11 @@ async def score_day(state, tenant_id: UUID, day: date | None = None, progress=No
 
 async def explain_drive(state, tenant_id: UUID, serial: str, day: date, version: int) -> list[dict]:
     """Reasons for one drive's risk on `day` with model `version`, computed now (the job explains only the riskiest)."""
-    rows = await state.db.fetch(
-        f"SELECT f.serial_number, f.model, {FEATURE_SELECT} FROM drives_features f "
-        "WHERE f.tenant_id = $1 AND f.day = $2 AND f.serial_number = $3", tenant_id, day, serial)
-    if not rows:
+    table = await day_features(state.db, tenant_id, day, serial=serial)
+    if table.num_rows == 0:
         return []
     model = await state.models.load(tenant_id, FAMILY_NAME, version)
-    (e,) = await model.explain(model.spec.table_matrix(_with_model_codes(rows, FEATURE_NAMES)), REASONS)
+    (e,) = await model.explain(model.spec.table_matrix(table), REASONS)
     return [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
 
 
