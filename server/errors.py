@@ -69,10 +69,14 @@ class InvalidInput(ApiError):
     status, code = 422, "validation_error"
 
 
+# Where msgspec says the problem is: "... - at `$.a[0]`", or for a bad dict key "... - at `key` in `$.a`".
+MSGSPEC_AT = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
+
+
 def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: str = "$") -> ApiError:
     """Turn msgspec's message ("Expected `int`, got `str` - at `$.a[0]`") into an error with a field path."""
     text = str(exc)
-    match = re.search(r" - at (?:`key` in )?`\$(.*)`$", text)  # "`key` in": a bad dict key
+    match = MSGSPEC_AT.search(text)
     field = prefix + match.group(1) if match else None
     message = text[: match.start()] if match else text
     if isinstance(exc, msgspec.ValidationError):

@@ -8,7 +8,6 @@ event therefore rejects only itself, with its index and the field at fault.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any, Union
 import msgspec
 
 from flywheel.contracts.events import Event, RejectedEvent
-from flywheel.server.errors import ApiError
+from flywheel.server.errors import MSGSPEC_AT, ApiError
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -25,8 +24,6 @@ MSGPACK = "application/msgpack"
 CONTENT_TYPES = {JSON: JSON, NDJSON: NDJSON, "application/jsonl": NDJSON, MSGPACK: MSGPACK,
                  "application/x-msgpack": MSGPACK, "application/vnd.msgpack": MSGPACK}
 
-# "... - at `$.a[0]`", or for a bad dict key "... - at `key` in `$.a`"
-_AT = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
 # Events must fall inside the partitions we keep: not too old, not in the future.
 MAX_FUTURE = timedelta(days=1)
 
@@ -116,12 +113,12 @@ class BatchDecoder:
 
 
 def _strip_at(message: str) -> str:
-    match = _AT.search(message)
+    match = MSGSPEC_AT.search(message)
     return message[: match.start()] if match else message
 
 
 def _rejection(index: int, message: str) -> RejectedEvent:
-    match = _AT.search(message)
+    match = MSGSPEC_AT.search(message)
     path = match.group(1) if match else ""
     text = message[: match.start()] if match else message
     code = "validation_error"

@@ -157,16 +157,14 @@ class PiiScrubber:
     def __init__(self, scrubbers: list[Scrubber] = BUILTIN_SCRUBBERS) -> None:
         self.scrubbers = list(scrubbers)
         self._compiled = [(s, re.compile(s.pattern, s.flags)) for s in self.scrubbers]
-        builtin = {s.name for s in BUILTIN_SCRUBBERS}
-        extra = [s for s in self.scrubbers if s.name not in builtin or s not in BUILTIN_SCRUBBERS]
+        extra = [(s, regex) for s, regex in self._compiled if s not in BUILTIN_SCRUBBERS]
         # Plugin patterns join the built-in trigger in one regex where that keeps
         # their meaning: no flags of their own and no groups (inside one regex a
         # backreference would point at another pattern's group, and one pattern's
         # flags would apply to all, so the trigger could miss). Any other pattern
         # is searched on its own, after the joined one.
         joined, alone = [_BUILTIN_TRIGGER], []
-        for s in extra:
-            regex = re.compile(s.pattern, s.flags)
+        for s, regex in extra:
             if s.flags == 0 and regex.groups == 0 and _joinable(s.pattern):
                 joined.append(f"(?:{s.pattern})")
             else:
