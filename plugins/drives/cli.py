@@ -118,12 +118,9 @@ async def run_with_progress(state, tenant_id, name: str, payload: dict, console)
     """Run a job in this process (recorded in the jobs table) with a progress bar fed by its progress."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flywheel.server.jobs.queue import create_job_row, validate_payload
-    from flywheel.server.jobs.runner import run_job
+    from flywheel.server.jobs.queue import start_here
 
-    spec = state.contributions.jobs[name][1]
-    job_id = await create_job_row(state, spec, tenant_id, validate_payload(spec, payload))
-    task = asyncio.create_task(run_job(state, spec, job_id, payload))
+    job_id, task = await start_here(state, name, payload, tenant_id=tenant_id)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
                   TimeElapsedColumn(), console=console) as progress:
         bar = progress.add_task(name, total=None, message="")

@@ -43,12 +43,10 @@ async def seed_demo(state, tenant_id) -> None:
 
 
 async def run(state, tenant_id, name: str, payload: dict) -> bool:
-    from flywheel.server.jobs.queue import create_job_row, validate_payload
-    from flywheel.server.jobs.runner import run_job
+    from flywheel.server.jobs.queue import start_here
 
-    spec = state.contributions.jobs[name][1]
-    job_id = await create_job_row(state, spec, tenant_id, validate_payload(spec, payload))
-    await run_job(state, spec, job_id, payload)
+    job_id, task = await start_here(state, name, payload, tenant_id=tenant_id)
+    await task
     row = await state.db.fetchrow("SELECT state, error FROM jobs WHERE id = $1", job_id)
     if row["state"] != "succeeded":
         log.error("drives demo step failed", job=name, error=row["error"])

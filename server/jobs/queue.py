@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 from uuid import UUID
@@ -35,15 +36,19 @@ def validate_payload(spec: JobSpec, payload: Any) -> Any:
         raise from_msgspec(exc, prefix="$.payload") from None
 
 
-async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
-    """Queue job `name` for `tenant_id`; returns the job id to poll at `/v1/jobs/{id}`."""
+def _prepare(state: Any, name: str, payload: Any) -> tuple[JobSpec, Any]:
     entry = state.contributions.jobs.get(name)
     if entry is None:
         raise NotFound(f"no job named {name!r}", field="$.name")
     spec = entry[1]
     if isinstance(payload, msgspec.Struct):
         payload = msgspec.to_builtins(payload)
-    validated = validate_payload(spec, payload)
+    return spec, validate_payload(spec, payload)
+
+
+async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
+    """Queue job `name` for `tenant_id`; returns the job id to poll at `/v1/jobs/{id}`."""
+    spec, validated = _prepare(state, name, payload)
     job_id = await create_job_row(state, spec, tenant_id, validated)
     wire = msgspec.to_builtins(validated) if validated is not None else None
     try:
@@ -57,3 +62,19 @@ async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID
     if queued is None:  # cannot happen with a fresh uuid, but never report a job that will not run
         raise ApiError("job was not queued", status=500, code="internal_error")
     return job_id
+
+
+async def start_here(state: Any, name: str, payload: Any = None, *,
+                     tenant_id: UUID | None) -> tuple[UUID, asyncio.Task]:
+    """Run job `name` in this process now, recorded in `jobs` like a queued one.
+
+    For commands and demo data that must not wait for a worker. Returns the
+    job id (its progress shows at `/v1/jobs/{id}` meanwhile) and the task
+    running it; the task never raises for a failing job: read its row.
+    """
+    from flywheel.server.jobs.runner import run_job
+
+    spec, validated = _prepare(state, name, payload)
+    job_id = await create_job_row(state, spec, tenant_id, validated)
+    wire = msgspec.to_builtins(validated) if validated is not None else None
+    return job_id, asyncio.create_task(run_job(state, spec, job_id, wire))
