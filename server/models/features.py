@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.models import FeatureInfo
-from flywheel.server.errors import InvalidInput
+from flywheel.server.errors import InvalidInput, from_msgspec
 
 _KINDS = {msgspec.inspect.FloatType: "float", msgspec.inspect.IntType: "int", msgspec.inspect.BoolType: "bool"}
 MAX_BATCH_ROWS = 10_000
@@ -105,8 +105,6 @@ class FeatureSpec:
         except msgspec.ValidationError:
             raise self.problems(_decode_any(body, dict), "$") from None
         except msgspec.DecodeError as exc:
-            from flywheel.server.errors import from_msgspec
-
             raise from_msgspec(exc) from None
         return np.array([msgspec.structs.astuple(row)], dtype=np.float32)
 
@@ -122,21 +120,13 @@ class FeatureSpec:
                 raise InvalidInput('expected an object {"rows": [...]} of feature objects', field="$.rows") from None
             return self.convert_rows(value["rows"])
         except msgspec.DecodeError as exc:
-            from flywheel.server.errors import from_msgspec
-
             raise from_msgspec(exc) from None
-        if len(rows) > MAX_BATCH_ROWS:
-            raise InvalidInput(f"at most {MAX_BATCH_ROWS} rows per request", field="$.rows", code="too_many_rows")
-        if not rows:
-            raise InvalidInput("rows must not be empty", field="$.rows")
+        _check_count(len(rows), "$.rows")
         return self.matrix(rows)
 
     def convert_rows(self, rows: list[dict[str, Any]], prefix: str = "$.rows") -> np.ndarray:
         """Already-decoded rows (JSON or msgpack objects) -> matrix, or InvalidInput naming every problem."""
-        if len(rows) > MAX_BATCH_ROWS:
-            raise InvalidInput(f"at most {MAX_BATCH_ROWS} rows per request", field=prefix, code="too_many_rows")
-        if not rows:
-            raise InvalidInput("rows must not be empty", field=prefix)
+        _check_count(len(rows), prefix)
         try:
             typed = msgspec.convert(rows, list[self.strict])
         except msgspec.ValidationError:
@@ -171,6 +161,13 @@ class FeatureSpec:
                 out.append(ErrorDetail(code="unknown_feature", field=f"{path}.{name}",
                                        message=f"{name!r} is not a feature of this model"))
         return out
+
+
+def _check_count(n: int, field: str) -> None:
+    if n > MAX_BATCH_ROWS:
+        raise InvalidInput(f"at most {MAX_BATCH_ROWS} rows per request", field=field, code="too_many_rows")
+    if n == 0:
+        raise InvalidInput("rows must not be empty", field=field)
 
 
 @functools.cache
@@ -209,8 +206,6 @@ def _batch_type(strict: type) -> type:
 
 
 def _decode_any(body: bytes, expected: type, decode=msgspec.json.decode) -> Any:
-    from flywheel.server.errors import from_msgspec
-
     try:
         value = decode(body)
     except msgspec.DecodeError as exc:
