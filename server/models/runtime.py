@@ -162,15 +162,14 @@ class ModelRuntime:
                 self._conn = await asyncpg.connect(self.state.settings.database_url)
                 self._conn.add_termination_listener(lambda _: lost.set())
                 await self._conn.add_listener(registry.CHANNEL, self._on_notify)
-                self._active.clear()  # whatever happened while we were deaf is read afresh
                 self._listening = True
                 await lost.wait()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 log.warning("model listener cannot connect; reading the active pointer per request",
                             error=type(exc).__name__)
             finally:
+                # Deaf from here on: nothing is cached until we listen again (active()
+                # caches only while listening), so what changed meanwhile is read afresh.
                 self._listening = False
                 self._active.clear()
             await asyncio.sleep(RECONNECT_S)
