@@ -183,7 +183,11 @@ async def test_drive_list_filters_sorts_and_pages(client, scored):
     old = (await client.get("/v1/drives", params={"sort": "-age", "limit": 10}, headers=h)).json()["items"]
     assert [d["age_days"] for d in old] == sorted((d["age_days"] for d in old), reverse=True)
 
-    for bad in ({"band": "extreme"}, {"min_risk": 2}, {"sort": "size"}, {"limit": 0}, {"cursor": "%%%"}):
+    import base64
+
+    forged = base64.urlsafe_b64encode(b'["abc", "SYN"]').decode()  # a text key where risk order needs a number
+    for bad in ({"band": "extreme"}, {"min_risk": 2}, {"sort": "size"}, {"limit": 0}, {"cursor": "%%%"},
+                {"cursor": forged}, {"sort": "serial", "cursor": first["next_cursor"]}):
         r = await client.get("/v1/drives", params=bad, headers=h)
         assert r.status_code in (400, 422) and r.json()["code"] == "validation_error", (bad, r.text)
 

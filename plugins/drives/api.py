@@ -144,8 +144,12 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
     lo, hi = BANDS[risk_band] if risk_band else (None, None)
     after = _uncursor(cursor) if cursor else None
     compare = "<" if direction == "DESC" else ">"
-    if after is not None and not isinstance(after[0], (int, float, str)):
-        raise InvalidInput("invalid cursor", field="query.cursor")
+    key_type = "text" if sort == "serial" else "float8"
+    # A cursor carries the sort key of the last row: text for serial order, a number otherwise
+    # (a cursor from another sort order, or forged, is refused rather than compared).
+    if after is not None and (isinstance(after[0], bool) or not isinstance(
+            after[0], str if key_type == "text" else (int, float))):
+        raise InvalidInput("invalid cursor for this sort order", field="query.cursor")
     rows = await db.fetch(
         f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
             WHERE tenant_id = $1
@@ -153,11 +157,11 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
               AND ($3::float8 IS NULL OR (risk >= $3 AND risk < $4))
               AND ($5::float8 IS NULL OR risk >= $5)
               AND ($6::bool IS NULL OR (failure_day IS NOT NULL) = $6)
-              AND ($7::text IS NULL OR {key_sql} {compare} $8::{"text" if sort == "serial" else "float8"}
-                   OR ({key_sql} = $8::{"text" if sort == "serial" else "float8"} AND serial_number > $7))
+              AND ($7::text IS NULL OR {key_sql} {compare} $8::{key_type}
+                   OR ({key_sql} = $8::{key_type} AND serial_number > $7))
             ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
         tenant_id, model, lo, hi, min_risk, failed,
-        after[1] if after else None, (str(after[0]) if sort == "serial" else float(after[0])) if after else None,
+        after[1] if after else None, after[0] if after else None,
         limit + 1)
     items = [summary(r) for r in rows[:limit]]
     more = len(rows) > limit
