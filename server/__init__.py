@@ -1,7 +1,7 @@
 """Flywheel's server core.
 
 What a plugin imports from here is the plugin API, kept stable:
-`hookimpl`, `Principal` (the caller, a route dependency named `principal`),
+`hookimpl`, `subscribe`, `Principal` (the caller, a route dependency named `principal`),
 `JobContext` (a job's first argument) and the errors a handler may raise.
 """
 
@@ -9,9 +9,9 @@ import importlib.metadata
 
 from flywheel.server.auth.principal import Caller, Principal
 from flywheel.server.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from flywheel.server.hookspecs import hookimpl
+from flywheel.server.hookspecs import hookimpl, subscribe
 from flywheel.server.jobs.context import JobContext
 
 __version__ = importlib.metadata.version("flywheel")
-__all__ = ["__version__", "hookimpl", "Caller", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
+__all__ = ["__version__", "hookimpl", "subscribe", "Caller", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
            "InvalidInput", "NotFound", "Unavailable"]

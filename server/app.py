@@ -19,6 +19,7 @@ from flywheel.server.api.health import healthz, metrics, readyz
 from flywheel.server.api.jobs import JobController
 from flywheel.server.api.keys import TenantController
 from flywheel.server.api.plugins import list_plugins
+from flywheel.server.gc_tuning import tune_for_serving
 from flywheel.server.idempotency import idempotency_middleware
 from flywheel.server.ingest.api import EventController, PiiController
 from flywheel.server.models.api import ModelController
@@ -67,6 +68,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
         if owned:
             await state.start()
         await state.start_serving()
+        tune_for_serving()
         try:
             yield
         finally:

@@ -52,24 +52,31 @@ async def call_hook(
     """
     results = []
     for impl in _implementations(pm, hook_name):
-        with tracer.start_as_current_span(f"hook {hook_name}", attributes={"flywheel.plugin": impl.plugin_name}):
-            started = time.perf_counter()
-            try:
-                value = _call(impl, kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
-            except Exception as exc:
-                if not isolate:
-                    raise HookError(impl.plugin_name, hook_name, exc) from exc
-                log.exception("hook failed", hook=hook_name, plugin=impl.plugin_name)
-                continue
-            finally:
-                if trace_calls:
-                    log.info("hook call", hook=hook_name, plugin=impl.plugin_name,
-                             ms=round((time.perf_counter() - started) * 1000, 3))
-        if value is not None:
+        ok, value = await call_impl(impl, hook_name, kwargs, isolate=isolate, trace_calls=trace_calls)
+        if ok and value is not None:
             results.append((impl.plugin_name, value))
     return results
+
+
+async def call_impl(impl: Any, hook_name: str, kwargs: dict[str, Any], *, isolate: bool = False,
+                    trace_calls: bool = False) -> tuple[bool, Any]:
+    """Call one implementation as `call_hook` does; (False, None) when it failed under `isolate`."""
+    with tracer.start_as_current_span(f"hook {hook_name}", attributes={"flywheel.plugin": impl.plugin_name}):
+        started = time.perf_counter()
+        try:
+            value = _call(impl, kwargs)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            if not isolate:
+                raise HookError(impl.plugin_name, hook_name, exc) from exc
+            log.exception("hook failed", hook=hook_name, plugin=impl.plugin_name)
+            return False, None
+        finally:
+            if trace_calls:
+                log.info("hook call", hook=hook_name, plugin=impl.plugin_name,
+                         ms=round((time.perf_counter() - started) * 1000, 3))
+    return True, value
 
 
 def call_hook_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

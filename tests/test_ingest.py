@@ -137,6 +137,28 @@ async def test_duplicates_are_stored_once(client, tenant, database):
     assert set(counts.values()) == {1} and len(counts) == 25
 
 
+async def test_a_group_meeting_a_stored_event_falls_back_to_the_staging_path(app, client, tenant, database):
+    """The plain COPY fails as a whole on a stored event; the group is then
+    written through the staging table, with the same outcome per event."""
+    from flywheel.server.ingest import metrics as m
+
+    engine = app.state.flywheel.ingestor.engine
+    first = batch(4)
+    engine._staging_until = 0.0  # as after a quiet spell: the plain COPY is tried first
+    r = await client.post("/v1/events", json=first, headers=tenant.headers)
+    assert (r.json()["accepted"], r.json()["duplicate"]) == (4, 0)
+    conflicts = m.COPY_CONFLICTS._value.get()
+
+    engine._staging_until = 0.0
+    fresh = batch(3)
+    r = await client.post("/v1/events", json=[*fresh, first[2]], headers=tenant.headers)
+    assert (r.json()["accepted"], r.json()["duplicate"]) == (3, 1)
+    assert m.COPY_CONFLICTS._value.get() == conflicts + 1, "the plain COPY met the stored event"
+    assert engine._staging_until > 0, "later groups skip the plain COPY for a while"
+    counts = await stored(database, tenant.id, [e["event_id"] for e in first + fresh])
+    assert set(counts.values()) == {1} and len(counts) == 7, "nothing of the failed COPY was kept"
+
+
 async def test_idempotency_key_replays_and_refuses_reuse(client, tenant, database):
     events = batch(3)
     headers = {**tenant.headers, "Idempotency-Key": f"k-{uuid.uuid4()}"}

@@ -17,9 +17,9 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from flywheel.contracts.events import GenericEvent
+from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.pii import Scrubber
-from flywheel.server import hookimpl
+from flywheel.server import hookimpl, subscribe
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
 from ingest_helpers import batch, event
@@ -52,9 +52,14 @@ class Recorder:
     gates: dict[UUID, asyncio.Event] = field(default_factory=dict)  # "audit" waits on these
     entered: dict[UUID, asyncio.Event] = field(default_factory=dict)  # set when "audit" starts waiting
     flaky_raised: collections.Counter = field(default_factory=collections.Counter)
+    picky: list[tuple[UUID, list[Any]]] = field(default_factory=list)  # what "picky" (only Ping) received
 
     def delivered(self, tenant_id: UUID) -> list[str]:
         return [str(e.event_id) for t, events in self.calls if t == tenant_id for e in events]
+
+
+class Ping(Event, tag="picky.ping"):
+    """The one type the "picky" plugin subscribes to."""
 
 
 @dataclass
@@ -75,6 +80,10 @@ async def hooked(flywheel_settings, tmp_path_factory):
             await gate.wait()
         recorder.calls.append((tenant_id, list(events)))
 
+    @subscribe(Ping)
+    def picky_on_events_committed(tenant_id, events):
+        recorder.picky.append((tenant_id, list(events)))
+
     def failing_on_events_committed(state, tenant_id, events):
         if tenant_id in recorder.fail_for:
             recorder.flaky_raised[tenant_id] += 1
@@ -83,6 +92,7 @@ async def hooked(flywheel_settings, tmp_path_factory):
     plugins = [
         plugin("hr", register_scrubbers=lambda: [EMPLOYEE]),
         plugin("audit", on_events_committed=on_events_committed),
+        plugin("picky", register_event_types=lambda: [Ping], on_events_committed=picky_on_events_committed),
         # Registered last, so called first: its failure must not keep "audit" from its events.
         plugin("flaky", on_events_committed=failing_on_events_committed),
     ]
@@ -126,7 +136,7 @@ def as_json(e: Any) -> dict:
 def test_the_plugins_are_loaded(hooked):
     hooks = {p.name: p.hooks for p in hooked.app.state.flywheel.pm.describe()}
     assert hooks == {"hr": ["register_scrubbers"], "audit": ["on_events_committed"],
-                     "flaky": ["on_events_committed"]}
+                     "picky": ["on_events_committed", "register_event_types"], "flaky": ["on_events_committed"]}
 
 
 async def test_a_plugin_scrubber_applies_before_storage(hooked, make_tenant, database):
@@ -246,3 +256,24 @@ async def test_a_slow_subscriber_never_delays_intake(hooked, make_tenant, databa
     del rec.gates[tenant.id]
     await until(lambda: set(rec.delivered(tenant.id)) == all_ids, "delivery once unblocked")
     assert sorted(rec.delivered(tenant.id)) == sorted(all_ids), "each event once"
+
+
+async def test_a_subscriber_marked_with_subscribe_gets_only_its_types(hooked, make_tenant):
+    rec = hooked.recorder
+    tenant = await make_tenant()
+    generic = batch(3)
+    pings = [event("picky.ping") for _ in range(2)]
+    assert (await post(hooked.client, tenant, [generic[0], pings[0], generic[1], pings[1]]))["accepted"] == 4
+    last = event(attributes={"after": True})
+    assert (await post(hooked.client, tenant, [generic[2], last]))["accepted"] == 2  # no ping: picky is not called
+    everything = {e["event_id"] for e in [*generic, *pings, last]}
+    await until(lambda: set(rec.delivered(tenant.id)) == everything, "delivery to the unfiltered subscriber")
+
+    picky = [(t, events) for t, events in rec.picky if t == tenant.id]
+    assert picky, "the filtered subscriber was called"
+    assert all(events and all(isinstance(e, Ping) for e in events) for _, events in picky), \
+        "never called with other types, never called empty"
+    assert sorted(str(e.event_id) for _, events in picky for e in events) == sorted(e["event_id"] for e in pings)
+    # The unfiltered subscriber saw the pings too, as Ping instances.
+    assert {str(e.event_id) for t, events in rec.calls if t == tenant.id for e in events
+            if isinstance(e, Ping)} == {e["event_id"] for e in pings}

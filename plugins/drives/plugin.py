@@ -5,7 +5,7 @@ from __future__ import annotations
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.plugins.drives import __version__  # noqa: F401  (reported by /v1/plugins)
 from flywheel.plugins.drives.contracts import SmartDaily
-from flywheel.server import hookimpl
+from flywheel.server import hookimpl, subscribe
 
 
 @hookimpl
@@ -26,6 +26,7 @@ def register_cli_commands():
 
 
 @hookimpl
+@subscribe(SmartDaily)
 async def on_events_committed(state, tenant_id, events):
     """Streamed daily records join the imported ones (a day already stored is left as it is)."""
     from flywheel.plugins.drives.daily import event_rows, write_rows

@@ -39,6 +39,7 @@ DB_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg
                   asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
 PROBE_INTERVAL_S = 0.25
 ACQUIRE_TIMEOUT_S = 5.0
+STAGING_AFTER_CONFLICT_S = 5.0  # after a group held a stored event, skip the plain COPY this long
 
 
 @dataclass
@@ -79,6 +80,7 @@ class IngestEngine:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._drain_lock = asyncio.Lock()
+        self._staging_until = 0.0  # monotonic time until which groups go through the staging table
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -152,7 +154,7 @@ class IngestEngine:
         try:
             if not self.db_up:
                 raise ConnectionError("Postgres marked unavailable")
-            returned = await self._insert(rows)
+            inserted = await self._insert(rows)
         except DB_UNAVAILABLE as exc:
             if self.db_up:
                 log.warning("Postgres unavailable; spooling events", error=f"{type(exc).__name__}: {exc}")
@@ -167,7 +169,7 @@ class IngestEngine:
             return
         m.FLUSH_EVENTS.observe(len(rows))
         m.FLUSH_SECONDS.observe(time.perf_counter() - started)
-        if len(returned) == len(rows):
+        if inserted is None:
             # The common case: nothing was stored before, every row is new.
             for p in group:
                 if not p.future.done():
@@ -177,7 +179,6 @@ class IngestEngine:
             return
         # Some were duplicates: the first request (in queue order) to carry an
         # event gets it as accepted, the others count it as a duplicate.
-        inserted = {(r[0], r[1], r[2]) for r in returned}
         owned: set[tuple] = set()
         for p in group:
             by_type: collections.Counter = collections.Counter()
@@ -223,19 +224,38 @@ class IngestEngine:
                 self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
                 init=_init_connection)
 
-    async def _insert(self, rows: list[EventRow]) -> list:
-        """Insert rows, skipping stored ones; returns (tenant_id, event_id, day) of the new ones."""
+    async def _insert(self, rows: list[EventRow]) -> set[tuple] | None:
+        """Insert rows, skipping stored ones; the keys of the new ones, or None when all were new.
+
+        Most groups hold only new events, so the first try is a plain COPY
+        into `events`: Postgres does a third less work than for the staging
+        table and `ON CONFLICT`, and nothing comes back. A duplicate makes
+        that COPY fail as a whole; the group is then written through the
+        staging table, which skips stored events. After such a conflict the
+        staging path is used for a while: a client retrying batches would
+        otherwise make every group pay for a failed COPY.
+        """
         days = {row.day for row in rows} - self.known_days
         if days:
             await self.ensure_partitions(min(days), max(days))
         await self._open_pool()
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            if time.monotonic() >= self._staging_until:
+                try:
+                    async with conn.transaction():
+                        await conn.copy_records_to_table("events", records=rows, columns=COLUMNS)
+                    return None
+                except asyncpg.UniqueViolationError:
+                    m.COPY_CONFLICTS.inc()
+                    self._staging_until = time.monotonic() + STAGING_AFTER_CONFLICT_S
             async with conn.transaction():
                 await conn.copy_records_to_table("events_staging", records=rows, columns=COLUMNS)
                 returned = await conn.fetch(
                     "INSERT INTO events SELECT * FROM events_staging ON CONFLICT DO NOTHING "
                     "RETURNING tenant_id, event_id, day")
-        return returned
+        if len(returned) == len(rows):
+            return None
+        return {(r[0], r[1], r[2]) for r in returned}
 
     async def ensure_partitions(self, first: date, last: date) -> None:
         await self._open_pool()
@@ -274,7 +294,7 @@ class IngestEngine:
             for path in self.spool.pending():
                 rows = await self.spool.read(path)
                 try:
-                    inserted = {(r[0], r[1], r[2]) for r in await self._insert(rows)}
+                    inserted = await self._insert(rows)
                 except DB_UNAVAILABLE:
                     self.db_up = False
                     break
@@ -282,7 +302,7 @@ class IngestEngine:
                 moved += len(rows)
                 m.DRAINED.inc(len(rows))
                 self._gauges()
-                self._notify([row for row in rows if row.key in inserted])
+                self._notify(rows if inserted is None else [row for row in rows if row.key in inserted])
         return moved
 
     # -- after commit -------------------------------------------------------

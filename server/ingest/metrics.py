@@ -16,3 +16,5 @@ DRAINED = Counter("flywheel_ingest_drained_events_total", "Spooled events commit
 DROPPED_NOTIFICATIONS = Counter("flywheel_ingest_dropped_notifications_total",
                                 "Committed batches not passed to on_events_committed (subscribers too slow)")
 ARCHIVE_ERRORS = Counter("flywheel_ingest_archive_errors_total", "JSONL archive writes that failed")
+COPY_CONFLICTS = Counter("flywheel_ingest_copy_conflicts_total",
+                         "Group commits whose plain COPY met a stored event and went through the staging table")

@@ -2,7 +2,10 @@
 
 The engine hands every committed group to `offer()`, which only enqueues.
 One task decodes the stored bodies back into events (as stored: PII already
-scrubbed) and calls the hook, tenant by tenant. When subscribers fall behind
+scrubbed) and calls the hook, tenant by tenant. An implementation marked
+with `@subscribe(...)` gets only the types it named, and only those types
+are decoded at all: decoding every event again for a subscriber that wants
+one type would cost as much as the intake's own decoding. When subscribers fall behind
 and the queue fills, groups are dropped and counted: plugins must be able to
 rebuild their state from the `events` table, which always has everything.
 """
@@ -16,7 +19,7 @@ from typing import Any, Union
 import msgspec
 import structlog
 
-from flywheel.server.hooks import call_hook
+from flywheel.server.hooks import _implementations, call_impl
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
 
@@ -30,7 +33,12 @@ class Subscribers:
         union: Any = Union[tuple(event_types)] if len(event_types) > 1 else event_types[0]
         self.decoder = msgspec.json.Decoder(union)
         self.queue: asyncio.Queue[list[EventRow]] = asyncio.Queue(maxsize=QUEUE_GROUPS)
-        self.enabled = bool(state.pm.hook.on_events_committed.get_hookimpls())
+        # (implementation, the event tags it wants or None for all)
+        self.impls = [(impl, getattr(impl.function, "flywheel_event_types", None))
+                      for impl in _implementations(state.pm, "on_events_committed")]
+        wanted = [tags for _, tags in self.impls]
+        self.wanted: frozenset[str] | None = None if None in wanted else frozenset().union(*wanted)
+        self.enabled = bool(self.impls)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -46,6 +54,10 @@ class Subscribers:
     def offer(self, rows: list[EventRow]) -> None:
         if not self.enabled:
             return
+        if self.wanted is not None:
+            rows = [row for row in rows if row.type in self.wanted]
+            if not rows:
+                return
         try:
             self.queue.put_nowait(rows)
         except asyncio.QueueFull:
@@ -56,15 +68,21 @@ class Subscribers:
         while True:
             rows = await self.queue.get()
             try:
-                by_tenant: dict[Any, list] = collections.defaultdict(list)
-                for row in rows:
-                    by_tenant[row.tenant_id].append(self.decoder.decode(row.body))
-                for tenant_id, events in by_tenant.items():
-                    # isolate: a failing plugin is logged and skipped, never retried into a loop
-                    await call_hook(self.state.pm, "on_events_committed", isolate=True,
-                                    trace_calls=self.state.settings.trace_hooks,
-                                    state=self.state, tenant_id=tenant_id, events=events)
+                await self._dispatch(rows)
             except Exception:
                 log.exception("on_events_committed dispatch failed")
             finally:
                 self.queue.task_done()
+
+    async def _dispatch(self, rows: list[EventRow]) -> None:
+        by_tenant: dict[Any, list] = collections.defaultdict(list)
+        for row in rows:
+            by_tenant[row.tenant_id].append((row.type, self.decoder.decode(row.body)))
+        trace = self.state.settings.trace_hooks
+        for tenant_id, typed in by_tenant.items():
+            for impl, tags in self.impls:
+                events = [e for t, e in typed if t in tags] if tags is not None else [e for _, e in typed]
+                if events:
+                    # isolate: a failing plugin is logged and skipped, never retried into a loop
+                    await call_impl(impl, "on_events_committed", {"state": self.state, "tenant_id": tenant_id,
+                                                                  "events": events}, isolate=True, trace_calls=trace)
