@@ -392,6 +392,70 @@ def test_needs_scrub_is_true_whenever_scrub_text_finds_something(scrubbers):
     assert found > 1000, f"only {found} of {checked} strings held anything: the generator is too weak"
 
 
+# Batches as the ingestion path sees them: strings spread over events and
+# fields, several kinds of plugin patterns, ASCII and non-ASCII batches.
+ANCHORED = Scrubber(name="anchored", pattern=r"^ZZ-\d{4}$", replacement="[Z]")
+
+
+@pytest.mark.parametrize("scrubbers", [BUILTIN_SCRUBBERS, [*BUILTIN_SCRUBBERS, EMPLOYEE],
+                                       [*BUILTIN_SCRUBBERS, EMPLOYEE, *TRICKY], [*BUILTIN_SCRUBBERS, ANCHORED]],
+                         ids=["builtin", "joinable-plugin", "tricky-plugins", "anchored-plugin"])
+def test_flag_events_flags_every_event_that_scrubbing_changes(scrubbers):
+    s = PiiScrubber(scrubbers)
+    texts = [row["text"] for row in corpus()]
+    rng = random.Random(99)
+    strings = [*texts, *_random_strings(rng, texts, 12_000), "ZZ-1234", "x ZZ-1234"]
+    now = datetime.now(UTC)
+    flagged_total = changed_total = walked_total = 0
+    while strings:
+        events = []
+        for _ in range(rng.randint(1, 60)):
+            picks = [strings.pop() for _ in range(min(len(strings), rng.randint(0, 4)))]
+            picks += [None] * (4 - len(picks))
+            events.append(GenericEvent(event_id=uuid.uuid4(), ts=now, subject_id=picks[0], attributes={
+                "n": rng.randint(0, 10**15), "a": picks[1], "deep": [{"b": picks[2]}, 1.5], "c": picks[3]}))
+        flags = s.flag_events(events)
+        assert len(flags) == len(events)
+        for event, flag in zip(events, flags):
+            changed = s.scrub_event(event)[1] > 0
+            assert flag or not changed, f"flag_events misses {event}"
+            assert flag or not s.needs_scrub(event), "never looser than the per-event walk"
+            flagged_total += flag
+            changed_total += changed
+            walked_total += s.needs_scrub(event)
+    assert changed_total > 200, "the generator is too weak"
+    # About as selective as the per-event walk (its ASCII net is a little wider).
+    assert flagged_total <= walked_total * 1.1, (flagged_total, walked_total, changed_total)
+
+
+def test_scrub_event_leaves_typed_fields_alone():
+    # A plugin pattern that would match inside a UUID's or a timestamp's text.
+    hexy = Scrubber(name="hexy", pattern=r"[0-9a-f]{8}|\d{4}-\d{2}", replacement="[H]")
+    s = PiiScrubber([*BUILTIN_SCRUBBERS, hexy])
+    event = GenericEvent(event_id=uuid.uuid4(), ts=datetime.now(UTC), subject_id="deadbeef",
+                         attributes={"note": "mail jane@example.com", "n": 1})
+    document, count = s.scrub_event(event)
+    assert count == 2 and document["subject_id"] == "[H]" and document["attributes"]["note"] == "mail [EMAIL]"
+    assert document["event_id"] == str(event.event_id) and document["type"] == "core.generic"
+    assert msgspec.convert(document, GenericEvent).ts == event.ts
+
+
+def test_flag_events_tells_events_apart():
+    s = PiiScrubber()
+    now = datetime.now(UTC)
+
+    def ev(**attributes):
+        return GenericEvent(event_id=uuid.uuid4(), ts=now, subject_id="drive-12", attributes=attributes)
+
+    events = [ev(model="ST4000DM000", n=4000787030016), ev(note="mail jane@example.com"), ev(x="1234"),
+              ev(ip="10.0.0.1"), ev(deep={"list": ["ok", {"phone": "+44 20 7946 0958"}]}), ev(x="5678"),
+              ev(tel="４１５-５５５-０１００")]
+    assert s.flag_events(events) == [False, True, False, True, True, False, True]
+    assert s.flag_events([]) == []
+    # Digits split over two strings, or over two events, are not one run.
+    assert s.flag_events([ev(a="12345", b="67890"), ev(a="1234")]) == [False, False]
+
+
 # ---------------------------------------------------------------------------
 # Precision and recall over the labelled corpus
 # ---------------------------------------------------------------------------

@@ -13,6 +13,11 @@ Two speed rules, because every event passes through here:
   telemetry (numbers, short ids) has no trigger at all and skips the rest.
   Measured: the combined full regexes over an event's JSON cost ~50 us an
   event; this walk costs a few.
+- `flag_events()` does the same for a whole batch with one search: the
+  strings of every event joined into one text (Python's regex engine costs
+  ~50 ns a character for the trigger, a per-call overhead besides, and more
+  for Unicode classes, so one ASCII search over the batch is ~5x cheaper
+  than a search per string). Only flagged events take the full scan.
 - `scrub()` finds every candidate of every scrubber in one string, keeps the
   longest where they overlap, and replaces in one pass: a replacement token
   is never scanned again.
@@ -23,9 +28,13 @@ code, and rewriting them would break the event's shape.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from typing import Any
+
+import msgspec
+import msgspec.inspect
 
 from flywheel.contracts.pii import PiiAllowList, Scrubber
 
@@ -142,7 +151,41 @@ def _path_regex(path: str) -> str:
 _BUILTIN_TRIGGER = r"@|:[0-9a-fA-F]{0,4}:|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[\d+(][\d\s().-]{7,}\d"
 
 
+# The trigger for ASCII text, as a wider net: a run of seven or more digits
+# and separators covers the dotted quad as well as the longer runs, and ASCII
+# classes are about three times cheaper than Unicode ones. Text with any
+# non-ASCII character is searched with the Unicode trigger above (a phone
+# number written in full-width digits is still a phone number).
+_ASCII_TRIGGER = re.compile(r"@|:[0-9a-fA-F]{0,4}:|[0-9+(][0-9\s().-]{5,}[0-9]", re.ASCII)
+
+# Where a batch is searched as one text, a pattern must mean the same inside
+# that text as in a string of its own: anchors and lookarounds would see the
+# neighbouring strings, so patterns with them are searched string by string.
+_CONTEXT_SENSITIVE = re.compile(r"\^|\$|\\[AZ]|\(\?<?[=!]")
+_SEPARATOR = "\x00"  # between strings in a batch text: no trigger matches across it
+
 _SCALARS = frozenset({int, float, bool, type(None)})
+_OPAQUE_FIELD_TYPES = (msgspec.inspect.UUIDType, msgspec.inspect.DateTimeType, msgspec.inspect.DateType,
+                       msgspec.inspect.IntType, msgspec.inspect.FloatType, msgspec.inspect.BoolType,
+                       msgspec.inspect.DecimalType, msgspec.inspect.TimeType)
+
+
+def _string_fields(cls: type) -> tuple[str, ...]:
+    """The fields of Struct `cls` that may hold a string (at any depth); typed scalars cannot."""
+    return _struct_fields(cls)[0]
+
+
+def _struct_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # (attribute names, encoded names) of the fields that may hold a string
+    fields = _STRING_FIELDS.get(cls)
+    if fields is None:
+        info = msgspec.inspect.type_info(cls)
+        kept = [f for f in info.fields if not isinstance(f.type, _OPAQUE_FIELD_TYPES)]
+        fields = _STRING_FIELDS[cls] = (tuple(f.name for f in kept), tuple(f.encode_name for f in kept))
+    return fields
+
+
+_STRING_FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def _joinable(pattern: str) -> bool:
@@ -170,6 +213,12 @@ class PiiScrubber:
             else:
                 alone.append(regex.search)
         self._trigger = re.compile("|".join(joined))
+        # A batch is searched as one text when every plugin pattern can be:
+        # the built-in kinds with the ASCII or Unicode trigger, the plugins'
+        # patterns joined into one more regex.
+        self._batchable = not alone and not any(_CONTEXT_SENSITIVE.search(p) for p in joined[1:])
+        self._plugin_trigger = re.compile("|".join(joined[1:])) if len(joined) > 1 else None
+        self._unicode_trigger = re.compile(_BUILTIN_TRIGGER)
         if alone:
             first = self._trigger.search
             self._search = lambda v: first(v) is not None or any(search(v) for search in alone)
@@ -201,6 +250,43 @@ class PiiScrubber:
                     extend([getattr(v, f) for f in fields])
         return False
 
+    def flag_events(self, events: list[Any]) -> list[bool]:
+        """For each of `events` (Structs), whether any of its strings may hold PII.
+
+        The same answer as `needs_scrub()` per event, or True where that says
+        False (never the other way round), for one regex search per batch.
+        """
+        if not self._batchable:
+            return [self.needs_scrub(e) for e in events]
+        parts: list[str] = []
+        starts: list[int] = []
+        position = 0
+        for event in events:
+            strings: list[str] = []
+            _collect_strings(event, strings)
+            text = _SEPARATOR.join(strings)
+            starts.append(position)
+            parts.append(text)
+            position += len(text) + 1
+        text = _SEPARATOR.join(parts)
+        flags = [False] * len(events)
+        searches = [_ASCII_TRIGGER.search if text.isascii() else self._unicode_trigger.search]
+        if self._plugin_trigger is not None:
+            searches.append(self._plugin_trigger.search)
+        last = len(events) - 1
+        for search in searches:
+            match = search(text)
+            while match is not None:
+                # Flag the event the match starts in, then go on from the next
+                # event's start: a match running across the separator may not
+                # hide a match that begins in the next event.
+                i = bisect.bisect_right(starts, match.start()) - 1
+                flags[i] = True
+                if i == last:
+                    break
+                match = search(text, starts[i + 1])
+        return flags
+
     def scrub_text(self, text: str, allow: CompiledAllowList | None = None, path: str = "$") -> tuple[str, int]:
         if allow is not None and allow.path_allowed(path):
             return text, 0
@@ -226,6 +312,23 @@ class PiiScrubber:
             pos, count = end, count + 1
         out.append(text[pos:])
         return "".join(out), count
+
+    def scrub_event(self, event: Any, allow: CompiledAllowList | None = None) -> tuple[dict[str, Any], int]:
+        """Struct `event` as a JSON-ready dict with its string fields scrubbed, and the replacement count.
+
+        Only fields that may hold a string are scrubbed: the type tag, ids,
+        timestamps and numbers keep their value whatever a (plugin) pattern
+        would make of their text.
+        """
+        document = msgspec.to_builtins(event)
+        total = 0
+        for name in _struct_fields(type(event))[1]:
+            if name in document:
+                new, count = self.scrub(document[name], allow, f"$.{name}")
+                if count:
+                    document[name] = new
+                    total += count
+        return document, total
 
     def scrub(self, value: Any, allow: CompiledAllowList | None = None, path: str = "$") -> tuple[Any, int]:
         """A scrubbed copy of JSON-like `value` (unchanged parts shared) and the replacement count."""
@@ -256,3 +359,36 @@ class PiiScrubber:
                     total += n
             return (out if out is not None else value), total
         return value, 0
+
+
+def _collect_strings(event: Any, out: list[str]) -> None:
+    """Append every string value in Struct `event`, at any depth (dict keys excluded)."""
+    append = out.append
+    stack: list[Any] = []
+    for name in _string_fields(type(event)):
+        value = getattr(event, name)
+        t = type(value)
+        if t is str:
+            append(value)
+        elif t is dict:
+            # The common shape, a flat dict of scalars and strings, without the stack.
+            for item in value.values():
+                ti = type(item)
+                if ti is str:
+                    append(item)
+                elif ti not in _SCALARS:
+                    stack.append(item)
+        elif t not in _SCALARS:
+            stack.append(value)
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        value = pop()
+        t = type(value)
+        if t is str:
+            append(value)
+        elif t is dict:
+            extend(value.values())
+        elif t is list or t is tuple:
+            extend(value)
+        elif t not in _SCALARS and hasattr(t, "__struct_fields__"):
+            extend([getattr(value, name) for name in _string_fields(t)])

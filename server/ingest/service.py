@@ -19,7 +19,6 @@ from flywheel.server.ingest.rows import EventRow
 
 ALLOW_LIST_TTL_S = 5.0  # how long a replica may use a tenant's allow-list before re-reading it
 _encode = msgspec.json.encode
-_decode = msgspec.json.decode
 
 
 class Ingestor:
@@ -80,11 +79,16 @@ class Ingestor:
         allow = await self.allow_list(tenant_id)
         rows, seen = [], set()
         received_at = datetime.now(UTC)
-        for _, event in batch.events:
-            row = self._row(tenant_id, event, allow, received_at)
-            if row.key in seen:
+        events = [event for _, event in batch.events]
+        # Most telemetry holds no PII: one cheap search over the batch's
+        # strings decides which events need the full scan at all.
+        flags = self.scrubber.flag_events(events)
+        for event, flagged in zip(events, flags):
+            row = self._row(tenant_id, event, allow, received_at, flagged)
+            key = (row.event_id.int, row.day)  # UUID.int is a plain attribute; hashing the UUID is Python code
+            if key in seen:
                 continue  # the same event twice in one batch: stored once
-            seen.add(row.key)
+            seen.add(key)
             rows.append(row)
         in_batch_duplicates = len(batch.events) - len(rows)
         outcome = await self.engine.submit(rows)
@@ -99,13 +103,11 @@ class Ingestor:
                             errors=batch.errors, spooled=outcome.spooled)
 
     def _row(self, tenant_id: UUID, event: Event, allow: CompiledAllowList | None,
-             received_at: datetime) -> EventRow:
+             received_at: datetime, flagged: bool) -> EventRow:
         body = _encode(event)
         subject_id, session_id = event.subject_id, event.session_id
-        # Most telemetry holds no PII: a cheap look at its strings decides
-        # whether the full walk is needed at all.
-        if self.scrubber.needs_scrub(event):
-            scrubbed, count = self.scrubber.scrub(_decode(body), allow)
+        if flagged:
+            scrubbed, count = self.scrubber.scrub_event(event, allow)
             if count:
                 body = _encode(scrubbed)
                 subject_id, session_id = scrubbed.get("subject_id"), scrubbed.get("session_id")
