@@ -28,6 +28,7 @@ import structlog
 
 from flywheel.server.errors import Unavailable
 from flywheel.server.ingest import metrics as m
+from flywheel.server.ingest.pgcopy import copy_stream, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
 from flywheel.server.ingest.spool import Spool, SpoolFull
 
@@ -53,6 +54,7 @@ class Outcome:
 @dataclass
 class _Pending:
     rows: list[EventRow]
+    data: bytes  # the rows as binary COPY data (pgcopy.encode_rows)
     future: asyncio.Future
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -116,7 +118,11 @@ class IngestEngine:
     # -- intake -------------------------------------------------------------
 
     async def submit(self, rows: list[EventRow]) -> Outcome:
-        """Store `rows` durably (Postgres, else the spool); returns how many were new."""
+        """Store `rows` durably (Postgres, else the spool); returns how many were new.
+
+        The rows are encoded for COPY here, in the caller's turn of the event
+        loop, so that a flush only sends bytes.
+        """
         if not rows:
             return Outcome(0, 0)
         if self._stopping:
@@ -124,7 +130,7 @@ class IngestEngine:
         if self.queued_events + len(rows) > self.settings.ingest_queue_events:
             raise Unavailable("ingestion queue is full; retry shortly", code="overloaded",
                               headers={"Retry-After": "1"})
-        pending = _Pending(rows, asyncio.get_running_loop().create_future())
+        pending = _Pending(rows, encode_rows(rows), asyncio.get_running_loop().create_future())
         self.queued_events += len(rows)
         m.QUEUE_EVENTS.set(self.queued_events)
         self.queue.put_nowait(pending)
@@ -154,7 +160,7 @@ class IngestEngine:
         try:
             if not self.db_up:
                 raise ConnectionError("Postgres marked unavailable")
-            inserted = await self._insert(rows)
+            inserted = await self._insert(rows, [p.data for p in group])
         except DB_UNAVAILABLE as exc:
             if self.db_up:
                 log.warning("Postgres unavailable; spooling events", error=f"{type(exc).__name__}: {exc}")
@@ -202,7 +208,7 @@ class IngestEngine:
                         f"Postgres is unavailable and the spool is full ({exc}); retry later",
                         headers={"Retry-After": "5"}))
             return
-        except Exception as exc:
+        except Exception:
             log.exception("spool write failed")
             for p in group:
                 if not p.future.done():
@@ -224,7 +230,7 @@ class IngestEngine:
                 self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
                 init=_init_connection)
 
-    async def _insert(self, rows: list[EventRow]) -> set[tuple] | None:
+    async def _insert(self, rows: list[EventRow], data: list[bytes]) -> set[tuple] | None:
         """Insert rows, skipping stored ones; the keys of the new ones, or None when all were new.
 
         Most groups hold only new events, so the first try is a plain COPY
@@ -242,14 +248,16 @@ class IngestEngine:
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             if time.monotonic() >= self._staging_until:
                 try:
-                    async with conn.transaction():
-                        await conn.copy_records_to_table("events", records=rows, columns=COLUMNS)
+                    # One statement is its own transaction: all rows or none, and
+                    # no BEGIN and COMMIT round trips waiting for a busy event loop.
+                    await conn.copy_to_table("events", source=copy_stream(data), columns=COLUMNS, format="binary")
                     return None
                 except asyncpg.UniqueViolationError:
                     m.COPY_CONFLICTS.inc()
                     self._staging_until = time.monotonic() + STAGING_AFTER_CONFLICT_S
             async with conn.transaction():
-                await conn.copy_records_to_table("events_staging", records=rows, columns=COLUMNS)
+                await conn.copy_to_table("events_staging", source=copy_stream(data), columns=COLUMNS,
+                                         format="binary")
                 returned = await conn.fetch(
                     "INSERT INTO events SELECT * FROM events_staging ON CONFLICT DO NOTHING "
                     "RETURNING tenant_id, event_id, day")
@@ -294,7 +302,7 @@ class IngestEngine:
             for path in self.spool.pending():
                 rows = await self.spool.read(path)
                 try:
-                    inserted = await self._insert(rows)
+                    inserted = await self._insert(rows, [encode_rows(rows)])
                 except DB_UNAVAILABLE:
                     self.db_up = False
                     break
