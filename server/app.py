@@ -22,6 +22,7 @@ from flywheel.server.api.plugins import list_plugins
 from flywheel.server.gc_tuning import tune_for_serving
 from flywheel.server.idempotency import idempotency_middleware
 from flywheel.server.ingest.api import EventController, PiiController
+from flywheel.server.ingest.fastpath import IngestFastPath
 from flywheel.server.models.api import ModelController
 from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
 from flywheel.server.auth.service import KeyCache
@@ -107,4 +108,6 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     )
     app.state.flywheel = state
     document_errors(app)
+    if settings.ingest_fast_path:
+        app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus)
     return app

@@ -50,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_retention_days: int = 0
     events_max_age_days: PositiveInt = 365
     archive_jsonl: bool = True
+    ingest_fast_path: bool = True
 
     @property
     def data_path(self) -> Path:
@@ -94,6 +95,7 @@ ENV_VARS: dict[str, str] = {
     "events_retention_days": "FLYWHEEL_EVENTS_RETENTION_DAYS",
     "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",
     "archive_jsonl": "FLYWHEEL_ARCHIVE_JSONL",
+    "ingest_fast_path": "FLYWHEEL_INGEST_FAST_PATH",
 }
 # Fallbacks read when the first variable is unset.
 ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}
