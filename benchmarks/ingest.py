@@ -62,13 +62,56 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _load(url: str, args, headers: list[str]) -> dict:
+def _cpu_ticks(server_pid: int) -> dict[str, int]:
+    """CPU ticks so far of the server's process tree and of every Postgres process (Linux /proc)."""
+    def ticks(pid: int) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    def tree(pid: int) -> list[int]:
+        out = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                out += [c for child in (task / "children").read_text().split() for c in tree(int(child))]
+            except OSError:
+                pass
+        return out
+
+    postgres = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    postgres += ticks(int(entry.name))
+            except OSError:
+                pass
+    return {"server": sum(ticks(p) for p in tree(server_pid)), "postgres": postgres}
+
+
+def _load(url: str, args, headers: list[str], server_pid: int) -> dict:
+    """Run the load generator; with its result, the CPU (in cores) each side used during the load."""
     cmd = [sys.executable, "-m", "benchmarks.loadgen", url, "--concurrency", str(args.concurrency),
            "--duration", str(args.duration), "--batch", "100"]
     for h in headers:
         cmd += ["--header", h]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=args.duration + 120)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = None
+    if proc.stdout.readline().strip() == "load started" and Path("/proc").exists():
+        before = _cpu_ticks(server_pid), time.perf_counter()
+    out, err = proc.communicate(timeout=args.duration + 120)
+    if proc.returncode:
+        raise RuntimeError(f"load generator failed: {err}")
+    result = json.loads(out.strip().splitlines()[-1])
+    cpu = {"loadgen": round(result.pop("cpu_cores"), 2)}
+    if before is not None:
+        after, elapsed = _cpu_ticks(server_pid), time.perf_counter() - before[1]
+        hz = os.sysconf("SC_CLK_TCK")
+        cpu.update({k: round((after[k] - before[0][k]) / hz / elapsed, 2) for k in after})
+    result["cpu_cores"] = cpu
+    return result
 
 
 async def _count(dsn: str) -> int:
@@ -94,11 +137,12 @@ def run_flywheel(svc: BenchServices, key: str, args) -> dict:
            "FLYWHEEL_DATA_DIR": str(svc.scratch / "data"), "FLYWHEEL_PORT": str(port),
            "FLYWHEEL_LOG_LEVEL": "WARNING", "FLYWHEEL_ARCHIVE_JSONL": "0",
            "FLYWHEEL_QUEUE": f"bench-{uuid.uuid4().hex[:6]}"}
-    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--server", args.server], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--server", args.server, "--workers", str(args.workers)],
+                            env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", proc)
-        return _load(f"http://127.0.0.1:{port}/v1/events", args, [f"Authorization: Bearer {key}"])
+        return _load(f"http://127.0.0.1:{port}/v1/events", args, [f"Authorization: Bearer {key}"], proc.pid)
     finally:
         _stop(proc)
 
@@ -107,11 +151,11 @@ def run_peer(svc: BenchServices, tenant_id: uuid.UUID, args) -> dict:
     port = free_port()
     env = {**os.environ, "PEER_DATABASE_URL": svc.database_url, "PEER_TENANT_ID": str(tenant_id)}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.peers.fastapi_ingest.app:app",
-                             "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                             "--port", str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/docs", proc)
-        return _load(f"http://127.0.0.1:{port}/v1/events", args, [])
+        return _load(f"http://127.0.0.1:{port}/v1/events", args, [], proc.pid)
     finally:
         _stop(proc)
 
@@ -194,14 +238,19 @@ async def main_async(args) -> dict:
         await svc.stop()
 
     table = Table(title=f"Ingestion, batches of 100 events ({svc.where}, {os.cpu_count()} cores)")
-    for col in ("system", "events/s", "p50 ms", "p99 ms", "stored", "statuses"):
+    for col in ("system", "events/s", "p50 ms", "p99 ms", "stored", "statuses", "CPU cores: server / Postgres / load"):
         table.add_column(col, justify="right")
+
+    def cpu(run: dict) -> str:
+        c = run["cpu_cores"]
+        return f"{c.get('server', '?')} / {c.get('postgres', '?')} / {c['loadgen']}"
+
     table.add_row("Flywheel", f"{fly['events_per_s']:,.0f}", f"{fly['p50_ms']:.1f}", f"{fly['p99_ms']:.1f}",
-                  f"{fly_stored:,}", str(fly["statuses"]))
+                  f"{fly_stored:,}", str(fly["statuses"]), cpu(fly))
     table.add_row("peer (FastAPI, INSERT per event)", f"{peer['events_per_s']:,.0f}", f"{peer['p50_ms']:.1f}",
-                  f"{peer['p99_ms']:.1f}", f"{peer_stored:,}", str(peer["statuses"]))
-    table.add_row(f"ceiling ({ceiling['method']}, {ceiling['connections']} conn)", f"{ceiling['events_per_s']:,.0f}", "", "",
-                  f"{ceiling['rows']:,}", "")
+                  f"{peer['p99_ms']:.1f}", f"{peer_stored:,}", str(peer["statuses"]), cpu(peer))
+    table.add_row(f"ceiling ({ceiling['method']}, {ceiling['connections']} conn)", f"{ceiling['events_per_s']:,.0f}",
+                  "", "", f"{ceiling['rows']:,}", "", "")
     console.print(table)
     if fly_stored != fly["events"]:
         console.print(f"[red]Flywheel acknowledged {fly['events']} events but stored {fly_stored}[/]")
@@ -214,7 +263,12 @@ async def main_async(args) -> dict:
         "p99_ms": round(fly["p99_ms"], 1),
         "p50_ms": round(fly["p50_ms"], 1),
         "peer_p99_ms": round(peer["p99_ms"], 1),
+        "flywheel_cpu_cores": fly["cpu_cores"],
+        "peer_cpu_cores": peer["cpu_cores"],
+        "ceiling_method": f"{ceiling['method']}, {ceiling['connections']} connection(s)",
         "concurrency": args.concurrency,
+        "workers": args.workers,
+        "server": args.server,
         "duration_s": args.duration,
         "stored_equals_acknowledged": fly_stored == fly["events"],
     }
@@ -226,6 +280,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds of load per system")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server for Flywheel")
+    p.add_argument("--workers", type=int, default=1, help="server worker processes, for Flywheel and the peer alike")
     args = p.parse_args()
     args.duration = args.duration or (8.0 if args.quick else 30.0)
     args.ceiling_rows = 200_000 if args.quick else 600_000
