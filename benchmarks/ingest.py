@@ -137,8 +137,7 @@ def run_flywheel(svc: BenchServices, key: str, args) -> dict:
            "FLYWHEEL_DATA_DIR": str(svc.scratch / "data"), "FLYWHEEL_PORT": str(port),
            "FLYWHEEL_LOG_LEVEL": "WARNING", "FLYWHEEL_ARCHIVE_JSONL": "0",
            "FLYWHEEL_QUEUE": f"bench-{uuid.uuid4().hex[:6]}"}
-    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--server", args.server, "--workers", str(args.workers)],
-                            env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", proc)
@@ -268,7 +267,6 @@ async def main_async(args) -> dict:
         "ceiling_method": f"{ceiling['method']}, {ceiling['connections']} connection(s)",
         "concurrency": args.concurrency,
         "workers": args.workers,
-        "server": args.server,
         "duration_s": args.duration,
         "stored_equals_acknowledged": fly_stored == fly["events"],
     }
@@ -279,7 +277,6 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a run under a minute")
     p.add_argument("--duration", type=float, default=None, help="seconds of load per system")
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server for Flywheel")
     p.add_argument("--workers", type=int, default=1, help="server worker processes, for Flywheel and the peer alike")
     args = p.parse_args()
     args.duration = args.duration or (8.0 if args.quick else 30.0)

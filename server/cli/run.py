@@ -60,20 +60,11 @@ async def _up(settings, demo: bool) -> None:
 @click.option("--host", help="Interface to listen on [FLYWHEEL_HOST].")
 @click.option("--port", type=int, help="Port to listen on [FLYWHEEL_PORT].")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="HTTP worker processes.")
-@click.option("--server", "server_name", type=click.Choice(["granian", "uvicorn"]), default="granian",
-              show_default=True, help="HTTP server: granian (faster under load) or uvicorn.")
-def serve(host: str | None, port: int | None, workers: int, server_name: str) -> None:
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """The HTTP API only (scale out behind a load balancer). Needs DATABASE_URL and REDIS_URL."""
     settings = settings_or_exit(host=host, port=port)
     if settings.embedded:
         raise click.UsageError("flywheel serve needs DATABASE_URL and REDIS_URL (flywheel up starts embedded ones)")
-    if server_name == "granian":
-        from granian.constants import Interfaces, Loops
-        from granian.server import Server
-
-        Server("flywheel.server.cli.run:app_from_env", factory=True, address=settings.host, port=settings.port,
-               interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, log_access=False).serve()
-        return
     uvicorn.run("flywheel.server.cli.run:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_config=None, access_log=False)
 
