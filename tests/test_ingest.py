@@ -357,3 +357,13 @@ async def test_cli_compacts_a_day(client, tenant, flywheel_settings, state):
     assert pq.read_table(io.BytesIO(data)).num_rows == 7
     bad = await asyncio.to_thread(CliRunner().invoke, cli, ["events", "compact", "--date", "yesterday"], env=env)
     assert bad.exit_code == 2 and "--date" in bad.output
+
+
+@pytest.mark.parametrize("one_bad", [False, True], ids=["all-valid", "one-invalid"])
+async def test_more_than_10000_events_in_a_batch_is_a_413(client, tenant, database, one_bad):
+    events = [event() for _ in range(10_001)]
+    if one_bad:
+        events[5]["subject_id"] = 7  # decoded event by event: the count is checked there too
+    r = await client.post("/v1/events", json=events, headers=tenant.headers)
+    error_of(r, 413, "body_too_large")
+    assert await stored(database, tenant.id, [events[0]["event_id"]]) == {}, "nothing of the batch was stored"

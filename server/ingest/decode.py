@@ -61,6 +61,8 @@ class BatchDecoder:
         self.msgpack_event = msgspec.msgpack.Decoder(union)
         self.json_items = msgspec.json.Decoder(list[msgspec.Raw])
         self.msgpack_items = msgspec.msgpack.Decoder(list[msgspec.Raw])
+        self.json_batch = msgspec.json.Decoder(list[union])
+        self.msgpack_batch = msgspec.msgpack.Decoder(list[union])
         self.max_events = max_events
         self.max_age = timedelta(days=max_age_days)
 
@@ -89,9 +91,26 @@ class BatchDecoder:
 
     def decode(self, body: bytes, kind: str, *, now: datetime | None = None) -> DecodedBatch:
         out = DecodedBatch()
-        decoder = self.msgpack_event if kind == MSGPACK else self.json_event
         now = now or datetime.now(UTC)
         oldest, newest = now - self.max_age, now + MAX_FUTURE
+        if kind != NDJSON:
+            # Most batches are valid as a whole: one decode call for all of
+            # them is a third cheaper than one per event. Any error, and the
+            # batch is decoded again event by event to say which and why.
+            try:
+                events = (self.msgpack_batch if kind == MSGPACK else self.json_batch).decode(body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass
+            else:
+                if len(events) > self.max_events:
+                    raise BodyTooLarge(f"a batch holds at most {self.max_events} events, got {len(events)}")
+                for index, event in enumerate(events):
+                    if oldest <= event.ts <= newest:
+                        out.events.append((index, event))
+                    else:
+                        out.errors.append(_out_of_range(index, oldest, newest))
+                return out
+        decoder = self.msgpack_event if kind == MSGPACK else self.json_event
         for index, raw in self.split(body, kind):
             try:
                 event = decoder.decode(raw)
@@ -104,12 +123,15 @@ class BatchDecoder:
                                                         f"{_strip_at(str(exc))}"))
                 continue
             if not oldest <= event.ts <= newest:
-                out.errors.append(RejectedEvent(
-                    index=index, code="out_of_range", field=f"$[{index}].ts",
-                    message=f"ts must be between {oldest:%Y-%m-%d} and {newest:%Y-%m-%d} (UTC)"))
+                out.errors.append(_out_of_range(index, oldest, newest))
                 continue
             out.events.append((index, event))
         return out
+
+
+def _out_of_range(index: int, oldest: datetime, newest: datetime) -> RejectedEvent:
+    return RejectedEvent(index=index, code="out_of_range", field=f"$[{index}].ts",
+                         message=f"ts must be between {oldest:%Y-%m-%d} and {newest:%Y-%m-%d} (UTC)")
 
 
 def _strip_at(message: str) -> str:
