@@ -42,17 +42,22 @@ class Bodies:
 
     The generator shares two cores with the server and Postgres, so every
     microsecond it spends is taken from the systems it measures. A batch is a
-    fixed template with its event ids spliced in; ids come from a pool made
-    before the clock starts (and topped up, more slowly, if a run outlasts it).
+    fixed template with its event ids and timestamp spliced in: ids come from
+    a pool made before the clock starts (and topped up, more slowly, if a run
+    outlasts it); the timestamp is the time the batch is made, as a client
+    collecting telemetry would send it.
     """
 
-    def __init__(self, batch: int, ts: str, pool_events: int) -> None:
-        # The template's text with a slot (None) where each of its event ids was.
-        head, *rest = make_body(batch, ts).split(b'"event_id":"')
+    def __init__(self, batch: int, pool_events: int) -> None:
+        # The template's text with a slot (None) for each event's id and ts.
+        sample_ts = stamp()
+        head, *rest = make_body(batch, sample_ts).split(b'"event_id":"')
+        between = b'","ts":"'
         pieces: list[bytes | None] = [head + b'"event_id":"']
         for i, part in enumerate(rest):
-            tail = part[36:] + (b'"event_id":"' if i < len(rest) - 1 else b"")
-            pieces += [None, tail]
+            assert part[36:36 + len(between)] == between
+            tail = part[36 + len(between) + len(sample_ts):] + (b'"event_id":"' if i < len(rest) - 1 else b"")
+            pieces += [None, between, None, tail]
         self.pieces = pieces
         self.batch = batch
         self.ids: list[bytes] = []
@@ -68,9 +73,15 @@ class Bodies:
     def next(self) -> bytes:
         if len(self.ids) < self.batch:
             self._top_up(self.batch * 50)
-        self.pieces[1::2] = self.ids[-self.batch:]
+        self.pieces[1::4] = self.ids[-self.batch:]
         del self.ids[-self.batch:]
+        self.pieces[3::4] = [stamp().encode()] * self.batch
         return b"".join(self.pieces)
+
+
+def stamp() -> str:
+    """Now, one second ago, in a fixed-width ISO 8601 form (microseconds always present)."""
+    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="microseconds")
 
 
 async def worker(host: str, port: int, path: str, headers: bytes, batch: int, deadline: float,
@@ -116,8 +127,7 @@ async def run(url: str, concurrency: int, duration: float, headers: list[str], b
     bodies = None
     if fixed_body is None:
         # Enough ids for 100k events a second; more are made if a run needs them.
-        ts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-        bodies = Bodies(batch, ts, pool_events=int(duration * 100_000))
+        bodies = Bodies(batch, pool_events=int(duration * 100_000))
     print("load started", flush=True)  # for a caller that measures CPU over the load only
     cpu_started = time.process_time()
     started = time.perf_counter()
