@@ -20,8 +20,19 @@ YOUNG_THRESHOLD = 50_000  # CPython's default is 700 (2,000 in 3.13)
 OLDER_THRESHOLDS = (50, 100)
 
 
+_tuned = False
+
+
 def tune_for_serving() -> None:
-    """Call once the app is built and started: what exists now lives as long as the process."""
+    """Call once the app is built and started: what exists now lives as long as the process.
+
+    Only the first call in a process acts: a process that builds several apps
+    (the test suite) would otherwise freeze later apps' objects for good.
+    """
+    global _tuned
+    if _tuned:
+        return
+    _tuned = True
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)

@@ -31,7 +31,7 @@ class HookError(Exception):
         self.hook = hook
 
 
-def _implementations(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
+def implementations(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
     # pluggy calls the last-registered implementation first (tryfirst/trylast aside).
     return list(reversed(getattr(pm.hook, hook_name).get_hookimpls()))
 
@@ -51,7 +51,7 @@ async def call_hook(
     hooks); otherwise it raises `HookError`.
     """
     results = []
-    for impl in _implementations(pm, hook_name):
+    for impl in implementations(pm, hook_name):
         ok, value = await call_impl(impl, hook_name, kwargs, isolate=isolate, trace_calls=trace_calls)
         if ok and value is not None:
             results.append((impl.plugin_name, value))

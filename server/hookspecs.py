@@ -53,7 +53,7 @@ def subscribe(*event_types: type[Event] | str):
     types, and is not called for commits that hold none. Without it, an
     implementation receives every committed event, so every stored event is
     decoded again for it; at high intake that costs as much as the intake's
-    own decoding. Since 0.2.
+    own decoding. Since 0.1.
     """
     tags = frozenset(t if isinstance(t, str) else t.__struct_config__.tag for t in event_types)
     if not tags:

@@ -5,9 +5,10 @@ One task decodes the stored bodies back into events (as stored: PII already
 scrubbed) and calls the hook, tenant by tenant. An implementation marked
 with `@subscribe(...)` gets only the types it named, and only those types
 are decoded at all: decoding every event again for a subscriber that wants
-one type would cost as much as the intake's own decoding. When subscribers fall behind
-and the queue fills, groups are dropped and counted: plugins must be able to
-rebuild their state from the `events` table, which always has everything.
+one type would cost as much as the intake's own decoding. When subscribers
+fall behind and the queue fills, groups are dropped and counted: plugins
+must be able to rebuild their state from the `events` table, which always
+has everything.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Union
 import msgspec
 import structlog
 
-from flywheel.server.hooks import _implementations, call_impl
+from flywheel.server.hooks import implementations, call_impl
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
 
@@ -35,7 +36,7 @@ class Subscribers:
         self.queue: asyncio.Queue[list[EventRow]] = asyncio.Queue(maxsize=QUEUE_GROUPS)
         # (implementation, the event tags it wants or None for all)
         self.impls = [(impl, getattr(impl.function, "flywheel_event_types", None))
-                      for impl in _implementations(state.pm, "on_events_committed")]
+                      for impl in implementations(state.pm, "on_events_committed")]
         wanted = [tags for _, tags in self.impls]
         self.wanted: frozenset[str] | None = None if None in wanted else frozenset().union(*wanted)
         self.enabled = bool(self.impls)
