@@ -1,14 +1,20 @@
 """Ingestion benchmark: Flywheel's POST /v1/events against the stack it replaces.
 
-    python -m benchmarks.ingest [--quick] [--duration S] [--concurrency N]
+    python -m benchmarks.ingest [--quick] [--duration S] [--concurrency N] [--workers N]
 
 In one run, against one Postgres and one table:
-1. Flywheel: `flywheel serve` (one worker), batches of 100 events, load from
-   a separate process (benchmarks/loadgen.py) over N keep-alive connections;
+1. Flywheel: `flywheel serve` (one worker unless --workers), batches of 100
+   events stamped with the time they are sent, load from a separate process
+   (benchmarks/loadgen.py) over N keep-alive connections;
 2. the peer: FastAPI + pydantic + one INSERT per event through an asyncpg
-   pool (benchmarks/peers/fastapi_ingest), same load;
-3. the ceiling: asyncpg COPY of the same rows, already decoded, straight
-   into the events table.
+   pool (benchmarks/peers/fastapi_ingest), same load, same worker count;
+3. the ceiling: COPY of the same rows (as many as Flywheel stored, already
+   decoded and encoded) straight into the events table, the best of
+   asyncpg's `copy_records_to_table` and the binary COPY Flywheel itself
+   sends, over one and two connections.
+For 1 and 2 it also reads, from /proc, the CPU the server's processes and
+Postgres used during the load (the load generator reports its own): on a
+2-core machine that split is what decides the result.
 Prints a table, then one JSON object as the last line.
 """
 
