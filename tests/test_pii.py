@@ -454,6 +454,11 @@ def test_flag_events_tells_events_apart():
     assert s.flag_events([]) == []
     # Digits split over two strings, or over two events, are not one run.
     assert s.flag_events([ev(a="12345", b="67890"), ev(a="1234")]) == [False, False]
+    # Candidates that are not triggers, events without strings, the shortest runs.
+    bare = GenericEvent(event_id=uuid.uuid4(), ts=now)
+    events = [bare, ev(indent="x       y", ratio="a:b"), bare, ev(ip="1.2.3.4"), bare, ev(v="1.2.3"),
+              ev(at="a@b"), bare]
+    assert s.flag_events(events) == [False, False, False, True, False, False, True, False]
 
 
 # ---------------------------------------------------------------------------
