@@ -10,7 +10,7 @@ from uuid import UUID
 
 import msgspec
 
-from flywheel.contracts.events import Event, IngestResult
+from flywheel.contracts.events import IngestResult
 from flywheel.contracts.pii import PiiAllowList
 from flywheel.server.errors import ApiError
 from flywheel.server.ingest import metrics as m
@@ -21,6 +21,9 @@ from flywheel.server.ingest.rows import EventRow
 
 ALLOW_LIST_TTL_S = 5.0  # how long a replica may use a tenant's allow-list before re-reading it
 _encode = msgspec.json.encode
+# EventRow(...) runs the namedtuple's Python-level __new__ (~0.3 us); this is
+# the same tuple built in C, for every event on the request path.
+_new_row = tuple.__new__
 
 
 class Ingestor:
@@ -109,27 +112,26 @@ class Ingestor:
         # Most telemetry holds no PII: one cheap search over the batch's
         # strings decides which events need the full scan at all.
         flags = self.scrubber.flag_events(events)
+        tags, scrubber = self._tags, self.scrubber
         for event, flagged in zip(events, flags):
-            row = self._row(tenant_id, event, allow, received_at, flagged)
-            key = (row.event_id.int, row.day)  # UUID.int is a plain attribute; hashing the UUID is Python code
+            ts = event.ts
+            # msgspec gives UTC timestamps the `UTC` singleton: most need no conversion.
+            day = ts.date() if ts.tzinfo is UTC else ts.astimezone(UTC).date()
+            event_id = event.event_id
+            key = (event_id.int, day)  # UUID.int is a plain attribute; hashing the UUID is Python code
             if key in seen:
                 continue  # the same event twice in one batch: stored once
             seen.add(key)
-            rows.append(row)
+            body = _encode(event)
+            subject_id, session_id = event.subject_id, event.session_id
+            if flagged:
+                scrubbed, count = scrubber.scrub_event(event, allow)
+                if count:
+                    body = _encode(scrubbed)
+                    subject_id, session_id = scrubbed.get("subject_id"), scrubbed.get("session_id")
+            rows.append(_new_row(EventRow, (tenant_id, event_id, day, ts, tags[event.__class__], subject_id,
+                                            session_id, body, received_at)))
         return batch, rows
-
-    def _row(self, tenant_id: UUID, event: Event, allow: CompiledAllowList | None,
-             received_at: datetime, flagged: bool) -> EventRow:
-        body = _encode(event)
-        subject_id, session_id = event.subject_id, event.session_id
-        if flagged:
-            scrubbed, count = self.scrubber.scrub_event(event, allow)
-            if count:
-                body = _encode(scrubbed)
-                subject_id, session_id = scrubbed.get("subject_id"), scrubbed.get("session_id")
-        ts = event.ts
-        return EventRow(tenant_id, event.event_id, ts.astimezone(UTC).date(), ts, self._tags[type(event)],
-                        subject_id, session_id, body, received_at)
 
 
 def _max_age(settings: Any) -> int:
