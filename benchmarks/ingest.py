@@ -179,7 +179,7 @@ async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int)
 
     from benchmarks.loadgen import make_body
     from flywheel.server.ingest.engine import _init_connection
-    from flywheel.server.ingest.pgcopy import copy_stream, encode_rows
+    from flywheel.server.ingest.pgcopy import copy_source, encode_rows
     from flywheel.server.ingest.rows import COLUMNS, EventRow
 
     # As the load generator sends them: batches of 100 sharing a timestamp,
@@ -208,7 +208,7 @@ async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int)
                     while queue:
                         i = queue.pop()
                         if method == "binary COPY":
-                            await conn.copy_to_table("events", source=copy_stream([encoded[i]]), columns=COLUMNS,
+                            await conn.copy_to_table("events", source=copy_source([encoded[i]]), columns=COLUMNS,
                                                      format="binary")
                         else:
                             await conn.copy_records_to_table("events", records=chunks[i], columns=COLUMNS)

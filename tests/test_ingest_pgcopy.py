@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import msgspec
 
-from flywheel.server.ingest.pgcopy import copy_stream, encode_rows
+from flywheel.server.ingest.pgcopy import copy_source, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
 
 
@@ -39,7 +39,7 @@ async def test_encoded_rows_read_back_as_written(database):
         try:
             # Two chunks, as two requests would hand them to one group commit.
             chunks = [encode_rows(sent[:3]), encode_rows(sent[3:])]
-            await conn.copy_to_table("copy_check", source=copy_stream(chunks), columns=COLUMNS, format="binary")
+            await conn.copy_to_table("copy_check", source=copy_source(chunks), columns=COLUMNS, format="binary")
             got = await conn.fetch(f"SELECT {', '.join(COLUMNS)}, body::text AS json FROM copy_check")
         finally:
             await conn.execute("DROP TABLE copy_check")

@@ -30,7 +30,7 @@ import structlog
 
 from flywheel.server.errors import Unavailable
 from flywheel.server.ingest import metrics as m
-from flywheel.server.ingest.pgcopy import copy_stream, encode_rows
+from flywheel.server.ingest.pgcopy import copy_source, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
 from flywheel.server.ingest.spool import Spool, SpoolFull
 
@@ -284,13 +284,13 @@ class IngestEngine:
                 try:
                     # One statement is its own transaction: all rows or none, and
                     # no BEGIN and COMMIT round trips waiting for a busy event loop.
-                    await conn.copy_to_table("events", source=copy_stream(data), columns=COLUMNS, format="binary")
+                    await conn.copy_to_table("events", source=copy_source(data), columns=COLUMNS, format="binary")
                     return None
                 except asyncpg.UniqueViolationError:
                     m.COPY_CONFLICTS.inc()
                     self._staging_until = time.monotonic() + STAGING_AFTER_CONFLICT_S
             async with conn.transaction():
-                await conn.copy_to_table("events_staging", source=copy_stream(data), columns=COLUMNS,
+                await conn.copy_to_table("events_staging", source=copy_source(data), columns=COLUMNS,
                                          format="binary")
                 returned = await conn.fetch(
                     "INSERT INTO events SELECT * FROM events_staging ON CONFLICT DO NOTHING "

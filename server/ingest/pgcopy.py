@@ -17,7 +17,7 @@ the value in the type's binary send format; an int16 -1 ends the data.
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from flywheel.server.ingest.rows import COLUMNS, EventRow
@@ -90,6 +90,11 @@ def encode_rows(rows: Iterable[EventRow]) -> bytes:
     return b"".join(out)
 
 
-async def copy_stream(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    """What `Connection.copy_to_table(source=...)` reads: header, the encoded rows, trailer."""
-    yield b"".join((HEADER, *chunks, TRAILER))
+def copy_source(chunks: list[bytes]) -> memoryview:
+    """What `Connection.copy_to_table(source=...)` sends: header, the encoded rows, trailer.
+
+    A memoryview, because asyncpg takes `bytes` for a file path, and an async
+    iterator costs a task and a timeout per chunk (`wait_for`); a buffer is
+    written to the connection as it is.
+    """
+    return memoryview(b"".join((HEADER, *chunks, TRAILER)))
