@@ -50,6 +50,7 @@ class IngestFastPath:
         # registry; an instance gives this path the same series.
         self.metrics = PrometheusMiddleware(app, prometheus) if prometheus is not None else None
         self._app_name = prometheus.app_name if prometheus is not None else ""
+        self._metric_children: dict[int, tuple] = {}
         self.tracer = trace.get_tracer("flywheel.ingest") if tracing_enabled() else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -141,12 +142,19 @@ class IngestFastPath:
     def _observe(self, started: float, status: int) -> None:
         if self.metrics is None:
             return
-        labels = {"method": "POST", "path": PATH, "status_code": status, "app_name": self._app_name}
-        values = list(labels.values())
-        if status >= 500:
-            self.metrics.requests_error_count(labels).labels(*values).inc()
-        self.metrics.request_count(labels).labels(*values).inc()
-        self.metrics.request_time(labels).labels(*values).observe(time.perf_counter() - started)
+        children = self._metric_children.get(status)
+        if children is None:  # `.labels()` costs microseconds: look the series up once per status
+            labels = {"method": "POST", "path": PATH, "status_code": status, "app_name": self._app_name}
+            values = list(labels.values())
+            children = self._metric_children[status] = (
+                self.metrics.requests_error_count(labels).labels(*values) if status >= 500 else None,
+                self.metrics.request_count(labels).labels(*values),
+                self.metrics.request_time(labels).labels(*values))
+        errors, count, latency = children
+        if errors is not None:
+            errors.inc()
+        count.inc()
+        latency.observe(time.perf_counter() - started)
 
 
 async def _respond(send: Any, status: int, body: bytes, headers: list | None = None) -> None:

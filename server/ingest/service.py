@@ -93,12 +93,12 @@ class Ingestor:
             await asyncio.sleep(0)  # end this turn before the next request's
         outcome = await future
         for type_, n in outcome.accepted_by_type.items():
-            m.EVENTS.labels(type_, "accepted").inc(n)
+            m.events(type_, "accepted").inc(n)
         duplicates = outcome.duplicate + len(batch.events) - len(rows)
         if duplicates:
-            m.EVENTS.labels("*", "duplicate").inc(duplicates)
+            m.events("*", "duplicate").inc(duplicates)
         if batch.errors:
-            m.EVENTS.labels("*", "rejected").inc(len(batch.errors))
+            m.events("*", "rejected").inc(len(batch.errors))
         return IngestResult(accepted=outcome.accepted, duplicate=duplicates, rejected=len(batch.errors),
                             errors=batch.errors, spooled=outcome.spooled)
 
