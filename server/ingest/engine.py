@@ -69,6 +69,7 @@ def _types(rows: list[EventRow]) -> collections.Counter:
 
 
 _ROW_TYPE = operator.itemgetter(EventRow._fields.index("type"))
+_ROW_DAY = operator.itemgetter(EventRow._fields.index("day"))
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -284,7 +285,7 @@ class IngestEngine:
         staging path is used for a while: a client retrying batches would
         otherwise make every group pay for a failed COPY.
         """
-        days = {row.day for row in rows} - self.known_days
+        days = set(map(_ROW_DAY, rows)) - self.known_days
         if days:
             await self.ensure_partitions(min(days), max(days))
         await self._open_pool()
