@@ -237,6 +237,7 @@ async def main_async(args) -> dict:
         today = datetime.now(UTC).date()
         await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", today - timedelta(days=1), today)
         await conn.close()
+        await _truncate(svc.database_url)  # every run starts right after a checkpoint, this one too
 
         console.print(f"[bold]Flywheel[/] POST /v1/events, {args.concurrency} connections, {args.duration:.0f} s ...")
         fly = await asyncio.to_thread(run_flywheel, svc, key, args)
