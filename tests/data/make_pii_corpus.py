@@ -427,7 +427,7 @@ near("matrix 999.12.45.7 unknown", "first octet out of range")
 for a in ["000", "666", "900", "987"]:
     near(f"test SSN {a}-{rng.randint(10, 49):02d}-{digits(4)} rejected", f"invalid SSN area {a}")
 near(f"SSN 123-00-{digits(4)} invalid group", "invalid SSN group 00")
-near(f"SSN 123-45-0000 invalid serial", "invalid SSN serial 0000")
+near("SSN 123-45-0000 invalid serial", "invalid SSN serial 0000")
 near("form W-2 2023-12-31", "form and date")
 near(f"zip 94103-{digits(4)}", "ZIP+4")
 for v in ["1048576 bytes", "1,048,576 bytes", "3.2 GiB", "512MiB", "disk 1 099 511 627 776 B"]:
