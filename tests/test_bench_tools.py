@@ -1,0 +1,32 @@
+"""The benchmarks' own load generator, against a real server: its counts
+are what the README's throughput figures rest on, so they must match what
+the server stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from flywheel.contracts.tenants import Scope
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_load_generator_counts_what_the_server_stored(live_server, make_tenant, database):
+    tenant = await make_tenant(scopes=[Scope.INGEST])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.loadgen", f"{live_server.url}/v1/events", "--concurrency", "2",
+        "--duration", "1", "--batch", "10", "--header", f"Authorization: Bearer {tenant.key}",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0] == "load started"
+    result = json.loads(lines[-1])
+    assert result["requests"] > 0 and result["statuses"] == {"200": result["requests"]}
+    assert result["events"] == result["requests"] * 10
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    stored = await database.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+    assert stored == result["events"], "every event the generator counted as accepted is stored, once"
