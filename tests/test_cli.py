@@ -103,8 +103,8 @@ def _up(data_dir: Path, port: int) -> subprocess.Popen:
                             text=True)
 
 
-def _stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
+    proc.send_signal(sig)
     try:
         return proc.wait(timeout=60)
     finally:
@@ -114,7 +114,8 @@ def _stop(proc: subprocess.Popen) -> int:
 
 @pytest.mark.slow
 def test_up_with_everything_embedded(open_tmp):
-    """A fresh machine: no DATABASE_URL, REDIS_URL or store; demo data; Ctrl-C; second start reuses it."""
+    """A fresh machine: no DATABASE_URL, REDIS_URL or store; demo data; Ctrl-C; second start reuses it;
+    SIGTERM; nothing left running."""
     data_dir = open_tmp / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -150,6 +151,6 @@ def test_up_with_everything_embedded(open_tmp):
         assert len(notes) == 1, "the demo must not duplicate its data"
         assert httpx.get(f"{url}/v1/jobs/{job['id']}", headers=headers).json()["state"] == "succeeded"
     finally:
-        assert _stop(proc) == 0
+        assert _stop(proc, signal.SIGTERM) == 0, "SIGTERM (docker stop, systemd) stops it as cleanly as Ctrl-C"
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout.strip()
     assert not leftovers, f"processes left running: {leftovers}"

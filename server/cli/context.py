@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -52,7 +53,17 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
 
 
 def run_async(coro) -> None:
+    """Run a command's coroutine; Ctrl-C and SIGTERM (docker stop, systemd, kill) both stop it cleanly.
+
+    uvicorn shuts the server down on either signal and then raises it again.
+    SIGTERM's default action would end the process right there, before the
+    cleanup below `asyncio.run` (embedded Postgres and Redis, the spool)
+    runs; handled like Ctrl-C, it unwinds through every `finally` instead.
+    """
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(coro)
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
