@@ -74,3 +74,11 @@ def s3_server():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts_dir, request) -> Path:
+    """The screenshot folder of one test module: test-artifacts/console for test_console.py."""
+    folder = artifacts_dir / request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -23,13 +23,6 @@ def demo_server(flywheel_settings, client):
         yield live
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts_dir):
-    folder = artifacts_dir / "console"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 async def _keyed_tenant(make_tenant, database, prefix: str):
     """A tenant with an admin key and a second, named key that marks its data."""
     from flywheel.contracts.tenants import Scope

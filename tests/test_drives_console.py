@@ -1,6 +1,6 @@
 """The drives pages in a real headless Chromium: fleet overview, a filtered list, a drive's detail.
 
-Screenshots land in test-artifacts/drives/.
+Screenshots land in test-artifacts/drives_console/.
 """
 
 from __future__ import annotations
@@ -29,13 +29,6 @@ async def fleet_tenant(client, worker, make_tenant, database, state):
     await worker()
     await score_day(state, t.id)
     return t
-
-
-@pytest.fixture(scope="module")
-def shots(artifacts_dir):
-    folder = artifacts_dir / "drives"
-    folder.mkdir(exist_ok=True)
-    return folder
 
 
 async def test_fleet_list_and_detail_pages(live_server, page, fleet_tenant, client, shots):
