@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -60,10 +61,13 @@ def run_async(coro) -> None:
     cleanup below `asyncio.run` (embedded Postgres and Redis, the spool)
     runs; handled like Ctrl-C, it unwinds through every `finally` instead.
     """
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Signal handlers belong to the main thread (a test may invoke a command from another).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
         asyncio.run(coro)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
