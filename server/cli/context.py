@@ -56,14 +56,16 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
 def run_async(coro) -> None:
     """Run a command's coroutine; Ctrl-C and SIGTERM (docker stop, systemd, kill) both stop it cleanly.
 
-    uvicorn shuts the server down on either signal and then raises it again.
-    SIGTERM's default action would end the process right there, before the
-    cleanup below `asyncio.run` (embedded Postgres and Redis, the spool)
-    runs; handled like Ctrl-C, it unwinds through every `finally` instead.
+    asyncio answers Ctrl-C by cancelling the command's task, so every
+    `finally` runs (embedded Postgres and Redis are stopped, the engine
+    drains). SIGTERM's default action would end the process at once: uvicorn
+    shuts the server down on it and then raises it again, and the process
+    died there with the embedded services still running. It now takes the
+    Ctrl-C path.
     """
     # Signal handlers belong to the main thread (a test may invoke a command from another).
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main else None
     try:
         asyncio.run(coro)
     except KeyboardInterrupt:
@@ -71,3 +73,11 @@ def run_async(coro) -> None:
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_ctrl_c(signum: int, frame) -> None:
+    handler = signal.getsignal(signal.SIGINT)  # asyncio's while it runs: it cancels the main task
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
