@@ -138,10 +138,6 @@ class IngestEngine:
 
     # -- intake -------------------------------------------------------------
 
-    async def submit(self, rows: list[EventRow]) -> Outcome:
-        """Store `rows` durably (Postgres, else the spool); returns how many were new."""
-        return await self.enqueue(rows)
-
     def enqueue(self, rows: list[EventRow]) -> asyncio.Future[Outcome]:
         """Queue `rows` for the next group commit; the future is done once they are durable.
 

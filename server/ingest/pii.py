@@ -371,12 +371,10 @@ class PiiScrubber:
 
 def _collect_strings(event: Any, append: Any) -> None:
     """`append` every string value in Struct `event`, at any depth (dict keys excluded)."""
-    cls = event.__class__
-    names = _COLLECTED_FIELDS.get(cls)
-    if names is None:
-        names = _COLLECTED_FIELDS[cls] = _string_fields(cls)
+    # The cache `_string_fields` fills, read in place: this runs for every event.
+    fields = _STRING_FIELDS.get(event.__class__) or _struct_fields(event.__class__)
     nested = None
-    for name in names:
+    for name in fields[0]:
         value = getattr(event, name)
         t = value.__class__
         if t is str:
@@ -395,9 +393,6 @@ def _collect_strings(event: Any, append: Any) -> None:
             nested.append(value)
     if nested:
         _collect_nested(nested, append)
-
-
-_COLLECTED_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _collect_nested(stack: list[Any], append: Any) -> None:

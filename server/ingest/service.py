@@ -1,4 +1,4 @@
-"""From request body to stored rows: decode, scrub, deduplicate, submit."""
+"""From request body to stored rows: decode, scrub, deduplicate, enqueue."""
 
 from __future__ import annotations
 
