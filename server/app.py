@@ -20,7 +20,9 @@ from flywheel.server.api.jobs import JobController
 from flywheel.server.api.keys import TenantController
 from flywheel.server.api.plugins import list_plugins
 from flywheel.server.gc_tuning import tune_for_serving
+from flywheel.server.hosts import HostCheck
 from flywheel.server.idempotency import idempotency_middleware
+from flywheel.server.input_guard import input_guard
 from flywheel.server.ingest.api import EventController, PiiController
 from flywheel.server.ingest.fastpath import IngestFastPath
 from flywheel.server.models.api import ModelController
@@ -88,6 +90,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
             # HEAD is authenticated like GET (Litestar's default would let it through).
             # Console pages authenticate by session cookie instead (server/console/middleware.py).
             DefineMiddleware(ApiKeyAuthentication, exclude_from_auth_key="public", exclude_http_methods=["OPTIONS"]),
+            input_guard,  # NUL, invalid UTF-8, hostile nesting: refused before any handler or store sees them
             idempotency_middleware,  # after auth: keys are per tenant
         ],
         guards=[scope_guard],
@@ -110,4 +113,5 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     document_errors(app)
     if settings.ingest_fast_path:
         app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus)
+    app.asgi_handler = HostCheck(app.asgi_handler, settings.allowed_host_names)  # in front of everything
     return app

@@ -16,6 +16,7 @@ import msgspec
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +35,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".flywheel"
     host: str = "127.0.0.1"
     port: Port = 8000
+    # Host header values the API answers to (DNS rebinding); None: derived
+    # from `host` (see `allowed_host_names`).
+    allowed_hosts: list[str] | None = None
+    # A client must send its request headers within this, and its body
+    # without pausing longer than `http_body_timeout_s` (slow clients).
+    http_header_timeout_s: Seconds = 10.0
+    http_body_timeout_s: Seconds = 30.0
     plugins: list[str] | None = None
     trace_hooks: bool = False
     otlp_endpoint: str | None = None
@@ -48,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ingest_flushers: PositiveInt = 2
     ingest_parallel_flush_events: PositiveInt = 1_000
     spool_max_bytes: PositiveInt = 1024 * 1024 * 1024
+    # A group commit that takes longer goes to the spool (a hung Postgres).
+    ingest_flush_timeout_s: Seconds = 5.0
     events_retention_days: int = 0
     events_max_age_days: PositiveInt = 365
     archive_jsonl: bool = True
@@ -61,6 +71,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def embedded(self) -> bool:
         """True when Flywheel must start its own Postgres or Redis."""
         return not (self.database_url and self.redis_url)
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        """The Host header values accepted: `allowed_hosts`, or what `host` is reached by.
+
+        Listening on every interface (0.0.0.0, ::) the names clients use are
+        unknown, so any host is accepted unless FLYWHEEL_ALLOWED_HOSTS says.
+        """
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        if self.host in ("0.0.0.0", "::", ""):
+            return ["*"]
+        if self.host in ("127.0.0.1", "localhost", "::1"):
+            return ["127.0.0.1", "localhost", "[::1]", "::1"]
+        return [self.host]
 
     def redacted(self) -> dict[str, object]:
         """Settings safe to log: passwords in URLs are masked."""
@@ -81,6 +106,9 @@ ENV_VARS: dict[str, str] = {
     "data_dir": "FLYWHEEL_DATA_DIR",
     "host": "FLYWHEEL_HOST",
     "port": "FLYWHEEL_PORT",
+    "allowed_hosts": "FLYWHEEL_ALLOWED_HOSTS",
+    "http_header_timeout_s": "FLYWHEEL_HTTP_HEADER_TIMEOUT_S",
+    "http_body_timeout_s": "FLYWHEEL_HTTP_BODY_TIMEOUT_S",
     "plugins": "FLYWHEEL_PLUGINS",
     "trace_hooks": "FLYWHEEL_TRACE_HOOKS",
     "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -94,6 +122,7 @@ ENV_VARS: dict[str, str] = {
     "ingest_flushers": "FLYWHEEL_INGEST_FLUSHERS",
     "ingest_parallel_flush_events": "FLYWHEEL_INGEST_PARALLEL_FLUSH_EVENTS",
     "spool_max_bytes": "FLYWHEEL_SPOOL_MAX_BYTES",
+    "ingest_flush_timeout_s": "FLYWHEEL_INGEST_FLUSH_TIMEOUT_S",
     "events_retention_days": "FLYWHEEL_EVENTS_RETENTION_DAYS",
     "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",
     "archive_jsonl": "FLYWHEEL_ARCHIVE_JSONL",
@@ -169,7 +198,7 @@ def _parse(field: str, var: str, value: str) -> object:
         if lowered in _FALSE:
             return False
         raise SettingsError(var, f"expected a boolean (1/0, true/false), got {value!r}")
-    if field == "plugins":
+    if field in ("plugins", "allowed_hosts"):
         return [name.strip() for name in value.split(",") if name.strip()]
     return value
 

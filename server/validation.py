@@ -1,36 +1,73 @@
-"""Checks msgspec cannot express, shared by every write path."""
+"""Checks msgspec cannot express, shared by every write path.
+
+Postgres text and jsonb cannot store U+0000, and Flywheel's own walkers
+(PII scrubbing, path matching) must not recurse without bound, so decoded
+input is checked for both before anything stores or scrubs it. The walk is
+iterative: a hostile document cannot exhaust the interpreter's stack here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flywheel.server.errors import InvalidInput
+from flywheel.server.errors import ApiError, InvalidInput
+
+# Deeper documents are refused. Real telemetry nests a handful of levels;
+# msgspec itself gives up near 1,000 (RecursionError), and every recursive
+# consumer downstream stays far from Python's limit below this.
+MAX_DEPTH = 64
+NUL_MESSAGE = "text must not contain NUL (\\u0000) characters"
 
 
-def find_nul(value: Any, path: str = "$") -> str | None:
-    """The path of the first string (value or key) holding a NUL character.
+class TooDeep(ApiError):
+    status, code = 400, "too_deep"
 
-    Postgres text and jsonb cannot store U+0000, so such input is refused up
-    front with the field named, instead of failing later as a database error.
-    """
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
+
+def _step(path: str, key: Any) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+
+
+def find_problem(value: Any, path: str = "$", max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """("nul" | "depth", path) of the first NUL-holding string (value or key)
+    or the first value nested deeper than `max_depth`; None when clean."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "nul", where
+            continue
+        if isinstance(item, dict):
+            children = item.items()
+        elif isinstance(item, (list, tuple)):
+            children = enumerate(item)
+        else:
+            continue
+        if depth >= max_depth:
+            return "depth", where
+        for key, child in children:
             if isinstance(key, str) and "\x00" in key:
-                return path
-            found = find_nul(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found = find_nul(item, f"{path}[{i}]")
-            if found:
-                return found
+                return "nul", where
+            stack.append((child, _step(where, key), depth + 1))
     return None
 
 
+def find_nul(value: Any, path: str = "$") -> str | None:
+    """The path of the first string (value or key) holding a NUL character."""
+    problem = find_problem(value, path, max_depth=10**9)
+    return problem[1] if problem else None
+
+
+def check_document(value: Any, path: str = "$") -> None:
+    """Raise the client error for a NUL character or too deep nesting in `value`."""
+    problem = find_problem(value, path)
+    if problem is None:
+        return
+    kind, where = problem
+    if kind == "nul":
+        raise InvalidInput(NUL_MESSAGE, field=where)
+    raise TooDeep(f"nested deeper than {MAX_DEPTH} levels", field=where)
+
+
 def reject_nul(value: Any, path: str = "$") -> None:
-    found = find_nul(value, path)
-    if found:
-        raise InvalidInput("text must not contain NUL (\\u0000) characters", field=found)
+    check_document(value, path)

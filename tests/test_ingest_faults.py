@@ -57,7 +57,7 @@ async def test_postgres_restart_under_sustained_load(own_postgres, open_tmp, fly
     pg = own_postgres
     settings = load_settings({}, database_url=pg.dsn, redis_url=flywheel_settings.redis_url,
                              data_dir=str(open_tmp / "data"), store_url=f"file://{open_tmp / 'store'}",
-                             queue_name=f"faults-{uuid.uuid4().hex[:6]}")
+                             queue_name=f"faults-{uuid.uuid4().hex[:6]}", allowed_hosts=["testserver"])
     app = create_app(settings, load_entrypoints=True)
     acknowledged: list[str] = []
     spooled_responses = 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -42,3 +45,47 @@ async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
     await _init(conn)
     return conn
+
+
+class NoAnswer(TimeoutError):
+    """Postgres did not finish within a deadline; the connection was cut."""
+
+
+# How long to wait for a connection from a pool before giving up.
+ACQUIRE_TIMEOUT_S = 5.0
+# Postgres errors that mean "this data cannot be stored", as opposed to
+# "Postgres is not there": invalid values (class 22), constraint violations
+# (23) and limits such as an index row too large (54); and a value the client
+# side could not encode (asyncpg's own DataError subclasses InterfaceError,
+# which otherwise means "connection trouble": match DATA_ERRORS first).
+DATA_ERRORS = (asyncpg.DataError, asyncpg.exceptions._base.DataError, asyncpg.IntegrityConstraintViolationError,
+               asyncpg.exceptions.ProgramLimitExceededError, ValueError, UnicodeError, OverflowError)
+
+
+@asynccontextmanager
+async def bounded(pool: asyncpg.Pool, deadline_s: float) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection that is cut if the work on it takes longer than `deadline_s`.
+
+    A statement timeout is not enough against a hung server (stopped, or a
+    network black hole): asyncpg then sends a cancel request and waits for
+    it before the connection goes back to the pool, and that wait hangs too.
+    Terminating the connection closes its socket at once; whatever awaited
+    it fails, and is raised here as `NoAnswer`.
+    """
+    conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+    cut: list[bool] = []
+
+    def terminate() -> None:
+        cut.append(True)
+        conn.terminate()
+
+    timer = asyncio.get_running_loop().call_later(deadline_s, terminate)
+    try:
+        yield conn
+    except Exception as exc:
+        if cut:
+            raise NoAnswer(f"Postgres did not answer within {deadline_s:g} s") from exc
+        raise
+    finally:
+        timer.cancel()
+        await pool.release(conn)

@@ -21,7 +21,8 @@ class EventController(Controller):
     path = "/v1/events"
     tags = ["events"]
 
-    @post("/", operation_id="ingestEvents", status_code=200, opt={"scope": "ingest"})
+    # Events are checked one by one (server/ingest/service.py), so one bad event rejects only itself.
+    @post("/", operation_id="ingestEvents", status_code=200, opt={"scope": "ingest", "own_body_checks": True})
     async def ingest(self, request: Request, state: State, principal: Caller) -> IngestResult:
         """Store a batch of events of any registered type.
 
@@ -84,7 +85,12 @@ class PiiController(Controller):
 
     @put("/", operation_id="putPiiAllowList", opt={"scope": "admin"})
     async def put_allow_list(self, state: State, principal: Caller, data: JSONBody[PiiAllowList]) -> PiiAllowList:
-        """Replace the allow-list; applies to events received from now on (within 5 s on every replica)."""
+        """Replace the allow-list; applies to events received from now on (within 5 s on every replica).
+
+        Patterns are RE2 syntax, matched against a candidate's whole text in
+        linear time: backreferences, lookarounds, atomic groups and possessive
+        quantifiers are refused with a 422 naming the entry (`$.patterns[3]`).
+        """
         try:
             validate_allow_list(data)
         except ValueError as exc:

@@ -80,11 +80,13 @@ class BatchDecoder:
             items = [(i, line) for i, line in enumerate(body.split(b"\n")) if line.strip()]
         else:
             decoder = self.json_items if kind == JSON else self.msgpack_items
+            what = "a JSON array of events" if kind == JSON else "a msgpack array of events"
             try:
                 items = list(enumerate(decoder.decode(body)))
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                what = "a JSON array of events" if kind == JSON else "a msgpack array of events"
                 raise ApiError(f"body is not {what}: {_strip_at(str(exc))}", code="malformed_body") from None
+            except RecursionError:
+                raise ApiError(f"body is not {what}: nested too deeply", code="too_deep") from None
         if len(items) > self.max_events:
             raise BodyTooLarge(f"a batch holds at most {self.max_events} events, got {len(items)}")
         return items
@@ -99,7 +101,7 @@ class BatchDecoder:
             # batch is decoded again event by event to say which and why.
             try:
                 events = (self.msgpack_batch if kind == MSGPACK else self.json_batch).decode(body)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
                 pass
             else:
                 if len(events) > self.max_events:
@@ -121,6 +123,14 @@ class BatchDecoder:
                 out.errors.append(RejectedEvent(index=index, code="malformed_event",
                                                 message=f"not valid {'msgpack' if kind == MSGPACK else 'JSON'}: "
                                                         f"{_strip_at(str(exc))}"))
+                continue
+            except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 in strings through as this
+                out.errors.append(RejectedEvent(index=index, code="malformed_event", field=f"$[{index}]",
+                                                message=f"text is not valid UTF-8 (byte {exc.start})"))
+                continue
+            except RecursionError:
+                out.errors.append(RejectedEvent(index=index, code="too_deep", field=f"$[{index}]",
+                                                message="the event nests too deeply"))
                 continue
             if not oldest <= event.ts <= newest:
                 out.errors.append(_out_of_range(index, oldest, newest))

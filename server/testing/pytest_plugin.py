@@ -82,7 +82,9 @@ def flywheel_settings(flywheel_services, tmp_path_factory):
     data = tmp_path_factory.mktemp("flywheel-data")
     return load_settings({}, database_url=flywheel_services.database_url, redis_url=flywheel_services.redis_url,
                          store_url=f"file://{data / 'store'}", data_dir=str(data),
-                         queue_name=f"flywheel-test:{uuid.uuid4().hex[:8]}")
+                         queue_name=f"flywheel-test:{uuid.uuid4().hex[:8]}",
+                         # `client` calls the app as http://testserver; live servers listen on 127.0.0.1.
+                         allowed_hosts=["testserver", "127.0.0.1", "localhost"])
 
 
 @pytest.fixture(scope="session")
