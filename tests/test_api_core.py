@@ -35,7 +35,7 @@ async def test_health_is_public(client):
 async def test_readiness_checks_every_dependency(client):
     r = await client.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json()["checks"] == {"database": "ok", "redis": "ok", "store": "ok"}
+    assert r.json()["checks"] == {"database": "ok", "redis": "ok", "store": "ok", "spool": "ok"}
 
 
 async def test_no_key_wrong_key_revoked_key(client, make_tenant):

@@ -137,7 +137,8 @@ def test_up_with_everything_embedded(open_tmp):
                 break
             time.sleep(0.1)
         assert state == "succeeded"
-        assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": "ok", "redis": "ok", "store": "ok"}
+        assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": "ok", "redis": "ok", "store": "ok",
+                                                                 "spool": "ok"}
     finally:
         code = _stop(proc)
     assert code == 0, proc.stderr.read()

@@ -10,6 +10,8 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from flywheel.server.db.pool import bounded
+
 
 class Health(msgspec.Struct):
     status: str
@@ -26,6 +28,24 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
+async def _database(db) -> None:
+    # Cut, not cancelled, at the deadline: a cancelled query waits for a hung
+    # server's answer before its connection goes back (server/db/pool.py).
+    async with bounded(db, 2.0) as conn:
+        await conn.fetchval("SELECT 1")
+
+
+def _spool_check(state) -> str:
+    ingestor = state.ingestor
+    if ingestor is None:
+        return "ok"
+    spool = ingestor.engine.spool
+    dead = spool.dead_letters()
+    if dead:
+        return f"degraded: {len(dead)} file(s) of refused events in {spool.dead_letter_folder}"
+    return "ok"
+
+
 async def _check(name: str, probe) -> tuple[str, str]:
     try:
         await asyncio.wait_for(probe(), timeout=2.0)
@@ -37,15 +57,22 @@ async def _check(name: str, probe) -> tuple[str, str]:
 @get("/readyz", opt={"public": True}, operation_id="readyz", tags=["ops"],
      responses={503: ResponseSpec(data_container=Readiness, description="a dependency does not answer")})
 async def readyz(state: State) -> Response[Readiness]:
-    """Postgres, Redis and the object store answer."""
+    """Postgres, Redis and the object store answer (503 naming the one that does not).
+
+    `status` is `degraded` (still 200: the process serves) while the spool's
+    dead-letter folder holds events Postgres refused; `checks.spool` says where.
+    """
     s = state.flywheel
     results = dict(await asyncio.gather(
-        _check("database", lambda: s.db.fetchval("SELECT 1")),
+        _check("database", lambda: _database(s.db)),
         _check("redis", lambda: s.redis.ping()),
         _check("store", lambda: s.store.check()),
     ))
-    ok = all(v == "ok" for v in results.values())
-    return Response(Readiness(status="ok" if ok else "unavailable", checks=results), status_code=200 if ok else 503)
+    results["spool"] = _spool_check(s)
+    if any(v != "ok" for k, v in results.items() if k != "spool"):
+        return Response(Readiness(status="unavailable", checks=results), status_code=503)
+    status = "ok" if results["spool"] == "ok" else "degraded"
+    return Response(Readiness(status=status, checks=results), status_code=200)
 
 
 @get("/metrics", opt={"public": True}, operation_id="metrics", tags=["ops"], include_in_schema=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from uuid import UUID
@@ -11,6 +12,7 @@ import asyncpg
 from flywheel.contracts.tenants import ApiKeyCreated, ApiKeyRead, Scope, TenantRead
 from flywheel.server.auth.keys import matches, new_key, parse_key
 from flywheel.server.auth.principal import Principal
+from flywheel.server.db.pool import bounded
 from flywheel.server.errors import Conflict, NotFound, Unavailable
 
 _KEY_COLUMNS = "id, name, prefix, scopes, created_at, revoked_at"
@@ -81,45 +83,79 @@ class KeyCache:
     """Resolves keys to principals, caching hits briefly.
 
     Ingestion sends thousands of requests a second with the same key; a
-    database round trip per request would cost more than the work. Revocation
-    takes effect within `ttl_s` on every replica.
+    database round trip per request would cost more than the work. A hit
+    older than `ttl_s` is still answered at once while one background lookup
+    per key refreshes it, so a slow or hung Postgres never holds a request
+    with a known key: revocation takes effect within `ttl_s` plus that
+    lookup, on every replica (at once on the replica that revoked).
     """
 
     # While Postgres is unavailable, keys seen recently keep working (so that
     # ingestion can spool) for at most this long; unknown keys get 503.
     STALE_OK_S = 900.0
+    LOOKUP_TIMEOUT_S = 2.0
 
     def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._hits: dict[str, tuple[float, Principal]] = {}
+        self._refreshing: dict[str, asyncio.Task] = {}
 
     async def resolve(self, db, key: str) -> Principal | None:
         now = time.monotonic()
         hit = self._hits.get(key)
-        if hit and now - hit[0] < self.ttl_s:
-            return hit[1]
+        if hit is not None:
+            age = now - hit[0]
+            if age < self.ttl_s:
+                return hit[1]
+            if age < self.STALE_OK_S:
+                self._refresh_later(db, key)
+                return hit[1]
+        try:
+            return await self._lookup(db, key)
+        except _UNAVAILABLE as exc:
+            raise Unavailable("the key store is unavailable; retry shortly", headers={"Retry-After": "2"}) from exc
+
+    def _refresh_later(self, db, key: str) -> None:
+        if key in self._refreshing:
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(db, key))
+        self._refreshing[key] = task
+
+    async def _refresh(self, db, key: str) -> None:
+        try:
+            await self._lookup(db, key)
+        except _UNAVAILABLE:
+            pass  # keep the stale hit until STALE_OK_S; the next request tries again
+        finally:
+            self._refreshing.pop(key, None)
+
+    async def _lookup(self, db, key: str) -> Principal | None:
         parsed = parse_key(key)
         if parsed is None:
             return None
         prefix, secret = parsed
-        try:
-            row = await db.fetchrow(
-                "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
-                prefix, timeout=5)
-        except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                asyncpg.exceptions.OperatorInterventionError) as exc:
-            if hit and now - hit[0] < self.STALE_OK_S:
-                return hit[1]
-            raise Unavailable("the key store is unavailable; retry shortly", headers={"Retry-After": "2"}) from exc
+        row = await _fetch_key(db, prefix, self.LOOKUP_TIMEOUT_S)
         if row is None or not matches(secret, row["secret_hash"]):
             self._hits.pop(key, None)
             return None
         principal = Principal(row["tenant_id"], row["id"], frozenset(Scope(s) for s in row["scopes"]))
         if len(self._hits) >= self.max_entries:
             self._hits.clear()
-        self._hits[key] = (now, principal)
+        self._hits[key] = (time.monotonic(), principal)
         return principal
 
     def forget(self) -> None:
         self._hits.clear()
+
+
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                asyncpg.exceptions.OperatorInterventionError)
+_KEY_LOOKUP = "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL"
+
+
+async def _fetch_key(db, prefix: str, deadline_s: float):
+    if isinstance(db, asyncpg.Pool):
+        async with bounded(db, deadline_s) as conn:
+            return await conn.fetchrow(_KEY_LOOKUP, prefix)
+    return await db.fetchrow(_KEY_LOOKUP, prefix, timeout=deadline_s)

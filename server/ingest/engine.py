@@ -25,12 +25,15 @@ import operator
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
-from flywheel.server.errors import Unavailable
+from flywheel.server.db.pool import ACQUIRE_TIMEOUT_S, DATA_ERRORS, NoAnswer, bounded
+from flywheel.server.errors import ApiError, Unavailable
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.pgcopy import copy_source, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
@@ -43,8 +46,15 @@ log = structlog.get_logger("flywheel.ingest")
 DB_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                   asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
 PROBE_INTERVAL_S = 0.25
-ACQUIRE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 2.0
 STAGING_AFTER_CONFLICT_S = 5.0  # after a group held a stored event, skip the plain COPY this long
+RETRY_FILE_AFTER_S = 30.0  # a spool file that failed for no known reason waits this long (others go on)
+
+
+class Unstorable(ApiError):
+    """Postgres refused a request's events for a reason in the data itself."""
+
+    status, code = 422, "unstorable_events"
 
 
 @dataclass
@@ -105,6 +115,7 @@ class IngestEngine:
         self._stopping = False
         self._drain_lock = asyncio.Lock()
         self._staging_until = 0.0  # monotonic time until which groups go through the staging table
+        self._retry_at: dict[str, float] = {}  # spool file name -> when to try it again
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -202,7 +213,12 @@ class IngestEngine:
             if not self.db_up:
                 raise ConnectionError("Postgres marked unavailable")
             inserted = await self._insert(rows, [p.data for p in group])
+        except DATA_ERRORS as exc:  # first: asyncpg's client-side DataError is also an InterfaceError
+            await self._refused(group, exc)
+            return
         except DB_UNAVAILABLE as exc:
+            if isinstance(exc, NoAnswer):
+                m.FLUSH_TIMEOUTS.inc()
             if self.db_up:
                 log.warning("Postgres unavailable; spooling events", error=f"{type(exc).__name__}: {exc}")
             self.db_up = False
@@ -238,6 +254,25 @@ class IngestEngine:
                 p.future.set_result(Outcome(accepted, len(p.rows) - accepted, accepted_by_type=by_type))
         self._notify([row for row in rows if (row.tenant_id, row.event_id, row.day) in inserted])
 
+    async def _refused(self, group: list[_Pending], exc: Exception) -> None:
+        """Postgres refused a group for a reason in its data: only the request at fault may fail.
+
+        Requests of many tenants share a COPY, so the group is retried one
+        request at a time; a request refused on its own gets a 422.
+        """
+        if len(group) > 1:
+            m.SPLIT_GROUPS.inc()
+            log.warning("group commit refused for its data; retrying request by request",
+                        requests=len(group), error=f"{type(exc).__name__}: {exc}")
+            for p in group:
+                await self._flush([p])
+            return
+        log.warning("events refused by Postgres", error=f"{type(exc).__name__}: {exc}")
+        error = Unstorable(f"Postgres refused these events: {type(exc).__name__}: {exc}"[:500])
+        for p in group:
+            if not p.future.done():
+                p.future.set_exception(error)
+
     async def _spool(self, group: list[_Pending], rows: list[EventRow]) -> None:
         try:
             await self.spool.write(rows)
@@ -268,7 +303,7 @@ class IngestEngine:
         if self.pool is None:
             self.pool = await asyncpg.create_pool(
                 self.settings.database_url, min_size=1, max_size=self.settings.ingest_flushers + 1,
-                init=_init_connection, reset=_nothing_to_reset)
+                init=_init_connection, reset=_nothing_to_reset, timeout=ACQUIRE_TIMEOUT_S)
 
     async def _insert(self, rows: list[EventRow], data: list[bytes]) -> set[tuple] | None:
         """Insert rows, skipping stored ones; the keys of the new ones, or None when all were new.
@@ -281,11 +316,13 @@ class IngestEngine:
         staging path is used for a while: a client retrying batches would
         otherwise make every group pay for a failed COPY.
         """
-        days = set(map(_ROW_DAY, rows)) - self.known_days
-        if days:
-            await self.ensure_partitions(min(days), max(days))
         await self._open_pool()
-        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        # The whole group commit, partitions included, has one deadline: a
+        # hung Postgres cuts the connection and the group goes to the spool.
+        async with bounded(self.pool, self.settings.ingest_flush_timeout_s) as conn:
+            days = set(map(_ROW_DAY, rows)) - self.known_days
+            if days:
+                await self._ensure_partitions(conn, min(days), max(days))
             if time.monotonic() >= self._staging_until:
                 try:
                     # One statement is its own transaction: all rows or none, and
@@ -307,8 +344,11 @@ class IngestEngine:
 
     async def ensure_partitions(self, first: date, last: date) -> None:
         await self._open_pool()
-        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", first, last)
+        async with bounded(self.pool, self.settings.ingest_flush_timeout_s) as conn:
+            await self._ensure_partitions(conn, first, last)
+
+    async def _ensure_partitions(self, conn: asyncpg.Connection, first: date, last: date) -> None:
+        await conn.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)", first, last)
         self.known_days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
 
     async def _drainer(self) -> None:
@@ -328,7 +368,7 @@ class IngestEngine:
     async def _probe(self) -> None:
         try:
             await self._open_pool()
-            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            async with bounded(self.pool, PROBE_TIMEOUT_S) as conn:
                 await conn.fetchval("SELECT 1")
         except DB_UNAVAILABLE:
             return
@@ -336,22 +376,68 @@ class IngestEngine:
         self.db_up = True
 
     async def drain(self) -> int:
-        """Commit every spooled batch to Postgres, oldest first; returns rows moved."""
+        """Commit every spooled batch to Postgres, oldest first; returns rows moved.
+
+        A file whose rows Postgres refuses for their data is not retried
+        forever in front of the others: its rows are stored but for the ones
+        refused on their own, which go to the dead-letter folder. A file that
+        fails for any other reason waits a while; the files after it go on.
+        """
         moved = 0
         async with self._drain_lock:
             for path in self.spool.pending():
-                rows = await self.spool.read(path)
+                if self._retry_at.get(path.name, 0.0) > time.monotonic():
+                    continue
                 try:
-                    inserted = await self._insert(rows, [encode_rows(rows)])
+                    moved += await self._drain_file(path)
                 except DB_UNAVAILABLE:
                     self.db_up = False
                     break
-                self.spool.remove(path)
-                moved += len(rows)
-                m.DRAINED.inc(len(rows))
-                self._gauges()
-                self._notify(rows if inserted is None else [row for row in rows if row.key in inserted])
+                except Exception:
+                    log.exception("spool file could not be drained; trying the next ones", file=path.name)
+                    self._retry_at[path.name] = time.monotonic() + RETRY_FILE_AFTER_S
         return moved
+
+    async def _drain_file(self, path: Path) -> int:
+        try:
+            rows = await self.spool.read(path)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # written by nothing we know
+            self._quarantined(path, self.spool.quarantine_file(path, f"unreadable: {exc}"), 0)
+            return 0
+        stored, refused = await self._insert_isolating(rows)
+        if refused:
+            dead = await self.spool.quarantine(path, refused)
+            self._quarantined(path, dead, len(refused))
+        self.spool.remove(path)
+        self._retry_at.pop(path.name, None)
+        m.DRAINED.inc(len(rows) - len(refused))
+        self._gauges()
+        self._notify(stored)
+        return len(rows) - len(refused)
+
+    async def _insert_isolating(self, rows: list[EventRow]) -> tuple[list[EventRow], list[tuple[EventRow, str]]]:
+        """Insert `rows`, halving on a data error until each refused row stands alone.
+
+        Returns the rows newly stored and (row, reason) for each refused one.
+        A spooled group mixes requests of many tenants: one bad event must
+        cost the others nothing. A file of n rows with one bad row takes
+        about 2 log2(n) inserts.
+        """
+        try:
+            inserted = await self._insert(rows, [encode_rows(rows)])
+        except DATA_ERRORS as exc:
+            if len(rows) == 1:
+                return [], [(rows[0], f"{type(exc).__name__}: {exc}")]
+            half = len(rows) // 2
+            first, second = await self._insert_isolating(rows[:half]), await self._insert_isolating(rows[half:])
+            return first[0] + second[0], first[1] + second[1]
+        return (rows if inserted is None else [row for row in rows if row.key in inserted]), []
+
+    def _quarantined(self, source: Path, dead: Path, events: int) -> None:
+        m.QUARANTINED.inc(events)
+        log.error("spooled events moved to the dead-letter folder: Postgres refused them",
+                  file=source.name, dead_letter=str(dead), events=events)
+        self._gauges()
 
     # -- after commit -------------------------------------------------------
 
@@ -367,4 +453,5 @@ class IngestEngine:
     def _gauges(self) -> None:
         m.SPOOL_BYTES.set(self.spool.bytes)
         m.SPOOL_BATCHES.set(self.spool.files)
+        m.QUARANTINE_FILES.set(len(self.spool.dead_letters()))
 

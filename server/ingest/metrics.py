@@ -26,3 +26,10 @@ COPY_CONFLICTS = Counter("flywheel_ingest_copy_conflicts_total",
 def events(type_: str, outcome: str) -> Counter:
     """The `EVENTS` series for a type and outcome (`.labels()` costs microseconds; types are few)."""
     return EVENTS.labels(type_, outcome)
+QUARANTINED = Counter("flywheel_ingest_quarantined_events_total",
+                      "Spooled events Postgres refused to store, moved to the dead-letter folder")
+QUARANTINE_FILES = Gauge("flywheel_ingest_quarantine_files", "Files in the spool's dead-letter folder")
+FLUSH_TIMEOUTS = Counter("flywheel_ingest_flush_timeouts_total",
+                         "Group commits Postgres did not finish within the flush deadline (spooled instead)")
+SPLIT_GROUPS = Counter("flywheel_ingest_split_groups_total",
+                       "Group commits refused for a data reason and retried request by request")

@@ -6,6 +6,13 @@ so a crash never leaves half a batch. Files are named by a monotonic
 sequence and drained in that order; a file is deleted only after its rows
 are committed, and a crash between commit and delete is harmless because
 the insert skips rows already stored.
+
+Rows Postgres refuses for their data (a poison record) are moved to the
+dead-letter folder `dead-letter/` beside the batches, one JSON Lines file
+per spool file, named after it (so a drain repeated after a crash rewrites
+the same file): each line holds the tenant, the event id, the reason and
+the event as stored. `/readyz` reports degraded while any file is there;
+an operator inspects, fixes or re-sends the events, then deletes the file.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import msgspec
 from flywheel.server.ingest.rows import EventRow
 
 _SUFFIX = ".batch"
+DEAD_LETTER = "dead-letter"
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[EventRow])
 
@@ -48,16 +56,55 @@ class Spool:
     def pending(self) -> list[Path]:
         return sorted(self.folder.glob(f"*{_SUFFIX}"))
 
+    @property
+    def dead_letter_folder(self) -> Path:
+        return self.folder / DEAD_LETTER
+
+    def dead_letters(self) -> list[Path]:
+        """Files in the dead-letter folder (none when it does not exist)."""
+        folder = self.dead_letter_folder
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if not p.name.endswith((".tmp", ".reason.txt")))
+
+    async def quarantine(self, source: Path, refused: list[tuple[EventRow, str]]) -> Path:
+        """Durably write refused rows of spool file `source` to the dead-letter folder."""
+        lines = [msgspec.json.encode({"tenant_id": row.tenant_id, "event_id": row.event_id, "day": row.day,
+                                      "type": row.type, "reason": reason,
+                                      "event": msgspec.Raw(row.body)}) for row, reason in refused]
+        data = b"\n".join(lines) + b"\n"
+        name = f"{source.stem}.jsonl"
+        await asyncio.to_thread(self._durable_write, self.dead_letter_folder, name, data)
+        return self.dead_letter_folder / name
+
+    def quarantine_file(self, source: Path, reason: str) -> Path:
+        """Move a spool file nothing can read into the dead-letter folder, as it is."""
+        folder = self.dead_letter_folder
+        folder.mkdir(exist_ok=True)
+        target = folder / source.name
+        (folder / f"{source.name}.reason.txt").write_text(reason + "\n")
+        size = source.stat().st_size
+        os.rename(source, target)
+        self.bytes -= size
+        self.files -= 1
+        return target
+
     def _write(self, name: str, data: bytes) -> None:
-        tmp = self.folder / f"{name}.tmp"
+        self._durable_write(self.folder, f"{name}{_SUFFIX}", data)
+
+    @staticmethod
+    def _durable_write(folder: Path, final_name: str, data: bytes) -> None:
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{final_name}.tmp"
+        tmp.unlink(missing_ok=True)  # a write a crash interrupted: never acknowledged, never renamed
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(tmp, self.folder / f"{name}{_SUFFIX}")
-        dir_fd = os.open(self.folder, os.O_RDONLY)
+        os.rename(tmp, folder / final_name)
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # the rename itself must survive a power cut
         finally:
