@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from urllib.parse import quote
 
 import pytest
 
@@ -64,11 +65,11 @@ async def test_fleet_list_and_detail_pages(live_server, page, fleet_tenant, clie
     serial = await first.inner_text()
     async with page.expect_navigation():
         await first.click()
-    assert page.url.endswith(f"/console/drives/{serial}")
+    assert page.url.endswith(f"/console/drives/{quote(serial, safe='')}")
     assert serial in await page.locator("h1").inner_text()
     assert await page.locator("[data-testid=reasons] tbody tr").count() >= 1
     assert await page.locator("svg.chart").count() == 3
-    detail = (await client.get(f"/v1/drives/{serial}", headers=t.headers)).json()
+    detail = (await client.get(f"/v1/drives/{quote(serial, safe='')}", headers=t.headers)).json()
     assert await page.locator("[data-testid=smart-history] tbody tr").count() == len(detail["smart_history"])
     assert re.search(r"\d+\.\d% \(high", await page.get_by_test_id("risk").inner_text())
     await page.screenshot(path=shots / "drive-detail.png", full_page=True)

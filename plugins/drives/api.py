@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.params import PathParameter, QueryParameter
 
@@ -43,7 +44,29 @@ SORTS = {
 }
 _SUMMARY = "serial_number, model, capacity_bytes, first_day, last_day, failure_day, risk, risk_day"
 
-Serial = Annotated[str, PathParameter(min_length=1, max_length=100)]
+SERIAL_MAX = 100  # as `SmartDaily.serial_number`
+# A `{serial:path}` value: the serial as routing decoded it, "/"-prefixed. Its length is checked
+# by `path_serial` on the real serial; the schema still documents the bound clients must keep.
+Serial = Annotated[str, PathParameter(
+    description="The serial number, percent-encoded as one path segment (`/` as `%2F`).",
+    schema_extra={"minLength": 1, "maxLength": SERIAL_MAX})]
+
+
+def path_serial(request: Request, value: str) -> str:
+    """The serial a `{serial:path}` parameter names, exactly as the client wrote it.
+
+    Serials are free text, so one may hold `/`. Routing sees the path with `%2F` already decoded
+    and empty segments dropped ("a//b" and "/a/b/" both arrive as "/a/b"), but the raw path keeps
+    the client's percent-encoded last segment: when it decodes to the routed value, it is the
+    serial. Otherwise the client sent the slashes unencoded, and the routed value is all there is.
+    """
+    raw = request.scope.get("raw_path") or b""
+    last = unquote_to_bytes(raw.rpartition(b"/")[2]).decode("utf-8", "replace")
+    serial = last if "/" + "/".join(p for p in last.split("/") if p) == value else value[1:]
+    if not 1 <= len(serial) <= SERIAL_MAX:
+        raise InvalidInput(f"a serial number has 1 to {SERIAL_MAX} characters", field="path.serial",
+                           status=400)
+    return serial
 
 
 def summary(row) -> DriveSummary:
@@ -92,10 +115,16 @@ class DriveController(Controller):
         return await list_drives(state.flywheel.db, principal.tenant_id, model=model, risk_band=risk_band,
                                  min_risk=min_risk, failed=failed, sort=sort, limit=limit, cursor=cursor)
 
-    @get("/{serial:str}", operation_id="getDrive")
-    async def get_drive(self, state: State, principal: Caller, serial: Serial) -> DriveDetail:
-        """One drive: its SMART history, risk history and the reasons for its latest risk."""
-        return await drive_detail(state.flywheel, principal.tenant_id, serial)
+    # `path`, not `str`: a serial may hold `/`. Litestar matches paths without parameters first,
+    # so `/fleet` and `/` still win (a drive serialled "fleet" is only in the list).
+    @get("/{serial:path}", operation_id="getDrive")
+    async def get_drive(self, state: State, principal: Caller, request: Request,
+                        serial: Serial) -> DriveDetail:
+        """One drive: its SMART history, risk history and the reasons for its latest risk.
+
+        Percent-encode the serial as one segment (`urllib.parse.quote(serial, safe="")`).
+        """
+        return await drive_detail(state.flywheel, principal.tenant_id, path_serial(request, serial))
 
 
 async def fleet_overview(db, t) -> FleetOverview:

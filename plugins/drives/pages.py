@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.datastructures import State
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Template
 
-from flywheel.plugins.drives.api import drive_detail, fleet_overview, list_drives
+from flywheel.plugins.drives.api import (
+    Serial,
+    drive_detail,
+    fleet_overview,
+    list_drives,
+    path_serial,
+)
 from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK
 from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import InvalidInput
@@ -36,6 +42,12 @@ def feature_label(name: str) -> str:
 
 BAND_LABELS = {"low": f"low (< {MEDIUM_RISK:.0%})", "medium": f"medium ({MEDIUM_RISK:.0%} to {HIGH_RISK:.0%})",
                "high": f"high (>= {HIGH_RISK:.0%})"}
+
+
+def drive_url(serial: str) -> str:
+    """The console page of a drive. Every character is encoded (Jinja's `urlencode` keeps `/`),
+    so a serial holding `/`, `?`, `#` or `%` stays one segment that `path_serial` reads back."""
+    return f"/console/drives/{quote(serial, safe='')}"
 
 
 def _pct(x: float) -> str:
@@ -93,11 +105,14 @@ class DrivePages(Controller):
         query = {k: v for k, v in filters.items() if v not in ("", None)}
         next_url = f"?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else None
         return Template("drives/list.html", context={
-            "page": page, "models": models, "filters": filters, "next_url": next_url, "bands": BAND_LABELS})
+            "page": page, "models": models, "filters": filters, "next_url": next_url,
+            "bands": BAND_LABELS, "drive_url": drive_url})
 
-    @get("/{serial:str}")
-    async def drive(self, state: State, principal: Caller,
-                    serial: Annotated[str, PathParameter(min_length=1, max_length=100)]) -> Template:
+    # `path` as in the API (a serial may hold `/`); `/` and `/list` are matched before it.
+    @get("/{serial:path}")
+    async def drive(self, state: State, principal: Caller, request: Request,
+                    serial: Serial) -> Template:
+        serial = path_serial(request, serial)
         detail = await drive_detail(state.flywheel, principal.tenant_id, serial)
         h = detail.smart_history
         return Template("drives/detail.html", context={

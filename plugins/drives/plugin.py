@@ -97,7 +97,7 @@ def register_pages():
     templates = "flywheel.plugins.drives.templates"
     return [Page(path="/drives", nav_title="Fleet", handler=DrivePages, order=10, templates=templates),
             Page(path="/drives/list", nav_title="Drives", handler=DrivePages, order=11),
-            Page(path="/drives/{serial:str}", nav_title="Drive", handler=DrivePages, nav=False)]
+            Page(path="/drives/{serial:path}", nav_title="Drive", handler=DrivePages, nav=False)]
 
 
 @hookimpl
