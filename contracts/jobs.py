@@ -50,6 +50,11 @@ class JobSpec(msgspec.Struct, kw_only=True):
     `payload` is the Struct its payload decodes into (None: no payload). Names
     are namespaced by plugin (``drives.score_fleet``). Jobs may run more than
     once (a worker killed mid-job is retried), so they must be idempotent.
+
+    A job queued by a tenant runs with `ctx.tenant_id` set and must touch
+    that tenant's data only. `system=True` marks a job that works on the
+    whole deployment (every tenant's rows): it runs from cron or an
+    operator's command, never for a tenant, so `POST /v1/jobs` refuses it.
     """
 
     name: str
@@ -58,6 +63,7 @@ class JobSpec(msgspec.Struct, kw_only=True):
     timeout_s: float = 3600.0
     max_tries: int = 3
     description: str = ""
+    system: bool = False
 
 
 class CronSpec(msgspec.Struct, kw_only=True):

@@ -71,3 +71,22 @@ def check_document(value: Any, path: str = "$") -> None:
 
 def reject_nul(value: Any, path: str = "$") -> None:
     check_document(value, path)
+
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack (job payloads in Redis) can carry
+
+
+def check_int_range(value: Any, path: str = "$") -> None:
+    """Refuse integers msgpack cannot carry, naming the first one's field."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not INT_MIN <= item <= INT_MAX:
+                raise InvalidInput("integer out of range (64 bits at most)", field=where)
+        elif isinstance(item, dict):
+            stack.extend((child, _step(where, key)) for key, child in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, _step(where, i)) for i, child in enumerate(item))

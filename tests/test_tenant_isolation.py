@@ -10,13 +10,13 @@ they authenticate by session cookie rather than by API key.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from litestar.routes import HTTPRoute
+
+from route_sweep import fill, protected_routes
 
 MARKER = f"tenant-b-secret-{uuid.uuid4().hex[:8]}"
 
@@ -92,28 +92,6 @@ SURVIVES = {
     "serial": ("/v1/drives/{}", lambda body: body["drive"]["serial_number"].startswith(MARKER)),
     "version": ("/v1/models/example.note_reopen/versions/{}", lambda body: body["active"] and body["state"] == "ready"),
 }
-
-
-def protected_routes(app, *, console: bool = False) -> list[tuple[str, str, list[str]]]:
-    """(method, path template, path parameter names) of every authenticated API route
-    (with `console`: of every console page that needs a session instead)."""
-    out = []
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        for method, handler in route.route_handler_map.items():
-            handler = handler[0] if isinstance(handler, tuple) else handler
-            if method in ("OPTIONS", "HEAD") or handler.opt.get("public") or route.path.startswith("/schema"):
-                continue
-            if bool(handler.opt.get("console")) != console:
-                continue
-            out.append((method, route.path, [p["name"] for p in route.path_parameters]
-                        if isinstance(route.path_parameters, list) else list(route.path_parameters)))
-    return sorted(out)
-
-
-def fill(path: str, ids: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: ids[m.group(1)], path)
 
 
 @pytest.fixture
@@ -206,3 +184,75 @@ async def test_tenant_a_signed_in_to_the_console_cannot_reach_tenant_b(app, cons
                 assert r.status_code == 200, f"GET {path} in B's console session: {r.status_code}"
                 if not params:
                     assert MARKER in r.text, f"GET {path} should show B its own tenant"
+
+
+# -- jobs ----------------------------------------------------------------------
+# Every registered job (core and plugins') is queued by tenant A with hostile
+# payloads; tenant B's rows, in every table that has a tenant_id, and B's
+# objects in the store must be exactly as they were. A job added later is
+# swept without touching this file.
+
+_TENANT_TABLES = """
+SELECT n.nspname AS schema, c.relname AS name FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1, 2"""
+# Per job, at most this many hostile payloads that pass validation are run (the rest are refused up front).
+MAX_RUNS_PER_JOB = 12
+
+
+async def tenant_snapshot(state, tenant_id) -> dict[str, tuple[int, str]]:
+    """(row count, digest of the rows) of every table holding `tenant_id`'s rows, and its objects."""
+    out = {}
+    for t in await state.db.fetch(_TENANT_TABLES):
+        out[f"{t['schema']}.{t['name']}"] = tuple(await state.db.fetchrow(
+            f'''SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
+                FROM "{t['schema']}"."{t['name']}" x WHERE tenant_id = $1''', uuid.UUID(tenant_id)))
+    objects = sorted([(info.key, info.size) async for info in state.tenant_store(tenant_id).list("")])
+    out["store"] = (len(objects), str(objects))
+    return out
+
+
+async def _archived(state, tenant_id) -> bool:
+    return any([info async for info in state.tenant_store(tenant_id).list("events/jsonl/")])
+
+
+def _bases(state, name: str) -> list[dict[str, Any]]:
+    if name == "core.train_model":  # needs a family: every declared one
+        return [{"family": family, "options": {"rows": 200}} for family in state.contributions.model_families]
+    return [{}]
+
+
+async def test_jobs_queued_by_tenant_a_leave_tenant_b_untouched(app, client, state, tenants):
+    from hostile import payload_variants
+
+    from flywheel.server.testing import eventually
+
+    a, b = tenants
+    # B's own event reaches its JSONL archive within a second: wait, so only A can change anything.
+    await eventually(lambda: _archived(state, b.tenant_id), what="B's event in its archive")
+    before = await tenant_snapshot(state, b.tenant_id)
+    holding = [name for name, (count, _) in before.items() if count]
+    assert len(holding) >= 8, f"B should have rows in most tenant tables for this to mean anything: {holding}"
+
+    queued: dict[str, int] = {}
+    for name, (_, spec) in sorted(state.contributions.jobs.items()):
+        queued[name] = 0
+        for payload in payload_variants(spec.payload, b.tenant_id, _bases(state, name)):
+            if queued[name] >= MAX_RUNS_PER_JOB:
+                break
+            r = await client.post("/v1/jobs", json={"name": name, "payload": payload}, headers=a.headers)
+            assert r.status_code < 500, f"{name} {payload!r}: {r.status_code} {r.text}"
+            if spec.system:
+                assert r.status_code == 403 and r.json()["code"] == "system_job", f"{name}: {r.text}"
+                break
+            queued[name] += r.status_code == 202
+    await b.worker()
+
+    ran = {name for name, n in queued.items() if n}
+    tenant_jobs = {name for name, (_, spec) in state.contributions.jobs.items() if not spec.system}
+    assert ran == tenant_jobs, f"every tenant job ran at least once: {sorted(tenant_jobs - ran)}"
+    after = await tenant_snapshot(state, b.tenant_id)
+    changed = sorted(table for table in before if before[table] != after.get(table))
+    assert not changed, f"A's jobs changed B's data in {changed}"

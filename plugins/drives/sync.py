@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from typing import Annotated
+
 import msgspec
 
 from flywheel.contracts.jobs import JobSpec
@@ -22,7 +24,8 @@ _decode = msgspec.json.Decoder(SmartDaily).decode
 
 
 class SyncEvents(msgspec.Struct, forbid_unknown_fields=True):
-    hours: int = 48  # how far back to look (by event time)
+    # How far back to look (by event time); events older than a year are past the ingest window anyway.
+    hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 366)] = 48
 
 
 async def sync_events(db, tenant_id, since: datetime) -> dict:

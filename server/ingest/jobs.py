@@ -60,7 +60,7 @@ async def drop_expired_partitions(db, retention_days: int, today: date) -> list[
 
 INGEST_JOBS = [
     JobSpec(name="core.compact_events", func=compact_events, payload=CompactPayload, timeout_s=3600),
-    JobSpec(name="core.maintain_events", func=maintain_events, timeout_s=600),
+    JobSpec(name="core.maintain_events", func=maintain_events, timeout_s=600, system=True),
 ]
 INGEST_CRONS = [
     CronSpec(name="core.compact_events_daily", job="core.compact_events", hour=0, minute=30,

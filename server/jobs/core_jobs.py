@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from flywheel.contracts.jobs import CronSpec, JobSpec
 
 
-class PruneJobs(msgspec.Struct):
-    keep_days: int = 30
+class PruneJobs(msgspec.Struct, forbid_unknown_fields=True):
+    keep_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
 
 
 async def prune_jobs(ctx, payload: PruneJobs) -> dict:
-    """Delete finished job rows older than `keep_days`."""
+    """Delete finished job rows (every tenant's) older than `keep_days`: a system job."""
     status = await ctx.db.execute(
         "DELETE FROM jobs WHERE state IN ('succeeded', 'failed') AND finished_at < now() - make_interval(days => $1)",
         payload.keep_days,
@@ -20,7 +22,7 @@ async def prune_jobs(ctx, payload: PruneJobs) -> dict:
     return {"deleted": int(status.split()[-1])}
 
 
-CORE_JOBS = [JobSpec(name="core.prune_jobs", func=prune_jobs, payload=PruneJobs, max_tries=1)]
+CORE_JOBS = [JobSpec(name="core.prune_jobs", func=prune_jobs, payload=PruneJobs, max_tries=1, system=True)]
 CORE_CRONS = [CronSpec(name="core.prune_jobs_daily", job="core.prune_jobs", hour=3, minute=17, payload=PruneJobs())]
 
 

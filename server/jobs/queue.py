@@ -10,8 +10,8 @@ from uuid import UUID
 import msgspec
 
 from flywheel.contracts.jobs import JobSpec
-from flywheel.server.errors import ApiError, InvalidInput, NotFound, Unavailable, from_msgspec
-from flywheel.server.validation import reject_nul
+from flywheel.server.errors import ApiError, Forbidden, InvalidInput, NotFound, Unavailable, from_msgspec
+from flywheel.server.validation import check_int_range, reject_nul
 
 
 async def create_job_row(state: Any, spec: JobSpec, tenant_id: UUID | None, payload: Any) -> UUID:
@@ -26,6 +26,7 @@ async def create_job_row(state: Any, spec: JobSpec, tenant_id: UUID | None, payl
 def validate_payload(spec: JobSpec, payload: Any) -> Any:
     """Check a payload against the job's Struct; errors name the field under `$.payload`."""
     reject_nul(payload, "$.payload")
+    check_int_range(payload, "$.payload")
     if spec.payload is None:
         if payload not in (None, {}):
             raise InvalidInput(f"job {spec.name} takes no payload", field="$.payload")
@@ -36,11 +37,15 @@ def validate_payload(spec: JobSpec, payload: Any) -> Any:
         raise from_msgspec(exc, prefix="$.payload") from None
 
 
-def _prepare(state: Any, name: str, payload: Any) -> tuple[JobSpec, Any]:
+def _prepare(state: Any, name: str, payload: Any, tenant_id: UUID | None) -> tuple[JobSpec, Any]:
     entry = state.contributions.jobs.get(name)
     if entry is None:
         raise NotFound(f"no job named {name!r}", field="$.name")
     spec = entry[1]
+    if spec.system and tenant_id is not None:
+        # Its work spans every tenant; run for one, it would still touch the others' rows.
+        raise Forbidden(f"{name} is a system job: it runs on its schedule or from an operator's command, "
+                        "not for a tenant", field="$.name", code="system_job")
     if isinstance(payload, msgspec.Struct):
         payload = msgspec.to_builtins(payload)
     return spec, validate_payload(spec, payload)
@@ -48,7 +53,7 @@ def _prepare(state: Any, name: str, payload: Any) -> tuple[JobSpec, Any]:
 
 async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
     """Queue job `name` for `tenant_id`; returns the job id to poll at `/v1/jobs/{id}`."""
-    spec, validated = _prepare(state, name, payload)
+    spec, validated = _prepare(state, name, payload, tenant_id)
     job_id = await create_job_row(state, spec, tenant_id, validated)
     wire = msgspec.to_builtins(validated) if validated is not None else None
     try:
@@ -74,7 +79,7 @@ async def start_here(state: Any, name: str, payload: Any = None, *,
     """
     from flywheel.server.jobs.runner import run_job
 
-    spec, validated = _prepare(state, name, payload)
+    spec, validated = _prepare(state, name, payload, tenant_id)
     job_id = await create_job_row(state, spec, tenant_id, validated)
     wire = msgspec.to_builtins(validated) if validated is not None else None
     return job_id, asyncio.create_task(run_job(state, spec, job_id, wire))
