@@ -9,12 +9,14 @@ import collections
 import json
 import random
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
+import structlog
 
 from flywheel.contracts.events import GenericEvent
 from flywheel.contracts.pii import MAX_ENTRIES, MAX_ENTRY_CHARS, PiiAllowList, Scrubber, validate_allow_list
@@ -24,6 +26,7 @@ from flywheel.server.ingest.pii import (
     CompiledAllowList,
     PiiScrubber,
     luhn_ok,
+    pattern_fingerprint,
 )
 
 CORPUS = Path(__file__).parent / "data" / "pii_corpus.jsonl"
@@ -287,11 +290,62 @@ def test_validate_allow_list_accepts_good_entries():
     (PiiAllowList(patterns=["fine", "(unclosed"]), "patterns[1]: not a valid regular expression"),
     (PiiAllowList(paths=["$.x"] * (MAX_ENTRIES + 1)), f"paths: at most {MAX_ENTRIES} entries"),
     (PiiAllowList(patterns=["a", "b" * (MAX_ENTRY_CHARS + 1)]), f"patterns[1]: longer than {MAX_ENTRY_CHARS}"),
+    # What the linear-time engine (RE2) cannot run, each named for what it is.
+    (PiiAllowList(patterns=["ok", r"(\w+)@\1"]), "patterns[1]: backreferences are not supported"),
+    (PiiAllowList(patterns=[r"(?P<u>\w+)@(?P=u)"]), "patterns[0]: backreferences are not"),
+    (PiiAllowList(patterns=[r".*(?<!x)@example\.com"]), "patterns[0]: lookarounds are not"),
+    (PiiAllowList(patterns=[r"(?=.*@).*"]), "patterns[0]: lookarounds are not supported"),
+    (PiiAllowList(patterns=[r"(?>a+)@b"]), "patterns[0]: atomic groups and possessive quantifiers"),
+    (PiiAllowList(patterns=[r"a++@b"]), "patterns[0]: atomic groups and possessive quantifiers"),
+    (PiiAllowList(patterns=[r".*@example\.com\Z"]), "patterns[0]: \\Z is not supported: write \\z"),
+    (PiiAllowList(patterns=[r"\p{L}{100}"]), "patterns[0]: too large once compiled"),
+    (PiiAllowList(patterns=[r"(a{50}){50}"]), "patterns[0]: a repetition count is over 1000"),
 ])
 def test_validate_allow_list_names_the_bad_entry(allow, message):
     with pytest.raises(ValueError) as err:
         validate_allow_list(allow)
     assert str(err.value).startswith(message), str(err.value)
+    if "not supported" in message and "\\Z" not in message:
+        assert str(err.value).endswith("patterns run on a linear-time engine (RE2)"), str(err.value)
+
+
+def test_allow_patterns_run_in_linear_time():
+    """Patterns that backtrack exponentially in Python's `re` take microseconds on RE2."""
+    bombs = [r"([a-z@.]+)+!", r"(a+)+$", r"(a|aa)+b", r"(.*a){20}"]
+    validate_allow_list(PiiAllowList(patterns=bombs))
+    allow = CompiledAllowList([], bombs)
+    started = time.perf_counter()
+    for n in (30, 300, 3000):
+        assert not allow.text_allowed("a" * n + "@b.com")
+    assert allow.text_allowed("aaaa!") and allow.text_allowed("a" * 40 + "b")
+    assert time.perf_counter() - started < 0.5  # ~0.1 ms; Python's re: longer than the universe
+
+
+def test_allow_patterns_are_re2_syntax():
+    # RE2's Unicode classes, and ASCII-only \d (Python's str patterns match any Unicode digit).
+    allow = CompiledAllowList([], [r"\p{Greek}+@example\.com", r"\d{3}-\d{4}"])
+    assert allow.text_allowed("αβγ@example.com") and not allow.text_allowed("abc@example.com")
+    assert allow.text_allowed("555-0100") and not allow.text_allowed("٥٥٥-٠١٠٠")
+    anything = CompiledAllowList([], [r".*@example\.com"])
+    assert anything.text_allowed("x@example.com")
+    assert not anything.text_allowed("\ud800@example.com"), "what RE2 cannot read is scrubbed"
+
+
+def test_build_skips_a_stored_pattern_re2_refuses_and_says_so_once():
+    legacy = rf"(?<!x)y{uuid.uuid4().hex}"  # unique: each refused pattern is logged once a process
+    stored = PiiAllowList(paths=["$.note"], patterns=[legacy, r".*@example\.com"])
+    with structlog.testing.capture_logs() as logs:
+        allow = CompiledAllowList.build(stored)
+        again = CompiledAllowList.build(stored)
+    for compiled in (allow, again):
+        assert compiled.text_allowed("a@example.com") and compiled.path_allowed("$.note")
+        assert not compiled.text_allowed("y" + legacy[len("(?<!x)y"):]), "it exempts nothing"
+    assert [(e["event"], e["index"], e["fingerprint"]) for e in logs] == [
+        ("pii.allow_pattern_ignored", 0, pattern_fingerprint(legacy))]
+    assert legacy not in repr(logs), "a pattern may spell out an address: logged by fingerprint"
+    assert "lookarounds" in logs[0]["reason"]
+    with pytest.raises(ValueError, match="lookarounds"):
+        CompiledAllowList([], stored.patterns)  # built directly, a pattern must compile
 
 
 def test_allow_list_refuses_unknown_fields():
