@@ -10,6 +10,7 @@ from litestar.response import Redirect, Template
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth.principal import Caller
+from flywheel.server.console.ratelimit import client_address, sign_in_limiter
 from flywheel.server.console.security import HOME, safe_next
 from flywheel.server.console.sessions import (COOKIE, COOKIE_PATH, LIFETIME, check_key, close_session,
                                               find_session, open_session)
@@ -59,12 +60,24 @@ async def login(request: Request, state: State) -> Response:
     form = await request.form()
     key = str(form.get("key") or "").strip()
     target = safe_next(str(form.get("next") or "")) or HOME
+    # Failed sign-ins are limited per client address and per key prefix
+    # (server/console/ratelimit.py). The address is the ASGI peer: Flywheel
+    # does not trust X-Forwarded-For, which any client can write.
+    attempt = await sign_in_limiter(state.flywheel).begin(
+        client_address(request.client.host if request.client else None), key)
+    if attempt.retry_after is not None:  # refused without looking at the key, right or wrong
+        error = (f"Too many sign-in attempts failed. Wait {attempt.retry_after} seconds, "
+                 "then try again.")
+        return Template("console/login.html", context={"next": target, "error": error},
+                        status_code=429, headers={"Retry-After": str(attempt.retry_after)})
     principal = await check_key(state.flywheel.db, key) if key else None
     error = None
     if principal is None:
         error = "That key was not accepted: it is unknown, revoked or mistyped."
-    elif not principal.allows(Scope.READ):
-        error = "That key cannot open the console: it lacks the 'read' scope."
+    else:
+        await attempt.release()  # a genuine key is not a guess, whatever its scopes
+        if not principal.allows(Scope.READ):
+            error = "That key cannot open the console: it lacks the 'read' scope."
     if error:
         return Template("console/login.html", context={"next": target, "error": error}, status_code=401,
                         headers={"WWW-Authenticate": 'Bearer realm="flywheel"'})
