@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.models import FeatureInfo
-from flywheel.server.errors import InvalidInput, from_msgspec
+from flywheel.server.errors import ApiError, InvalidInput, from_msgspec
 
 _KINDS = {msgspec.inspect.FloatType: "float", msgspec.inspect.IntType: "int", msgspec.inspect.BoolType: "bool"}
 MAX_BATCH_ROWS = 10_000
@@ -106,6 +106,8 @@ class FeatureSpec:
             raise self.problems(_decode_any(body, dict), "$") from None
         except msgspec.DecodeError as exc:
             raise from_msgspec(exc) from None
+        except UNDECODABLE as exc:
+            raise undecodable(exc) from None
         return np.array([msgspec.structs.astuple(row)], dtype=np.float32)
 
     def decode_batch(self, body: bytes, msgpack: bool = False) -> np.ndarray:
@@ -121,6 +123,8 @@ class FeatureSpec:
             return self.convert_rows(value["rows"])
         except msgspec.DecodeError as exc:
             raise from_msgspec(exc) from None
+        except UNDECODABLE as exc:
+            raise undecodable(exc) from None
         _check_count(len(rows), "$.rows")
         return self.matrix(rows)
 
@@ -161,6 +165,17 @@ class FeatureSpec:
                 out.append(ErrorDetail(code="unknown_feature", field=f"{path}.{name}",
                                        message=f"{name!r} is not a feature of this model"))
         return out
+
+
+# msgspec raises these, not DecodeError, for invalid UTF-8 in strings and for
+# hostile nesting; both are the client's malformed body.
+UNDECODABLE = (UnicodeDecodeError, RecursionError)
+
+
+def undecodable(exc: Exception) -> ApiError:
+    if isinstance(exc, RecursionError):
+        return ApiError("malformed body: nested too deeply", code="too_deep")
+    return ApiError(f"malformed body: text is not valid UTF-8 (byte {exc.start})", code="malformed_body")
 
 
 def _check_count(n: int, field: str) -> None:
@@ -210,6 +225,8 @@ def _decode_any(body: bytes, expected: type, decode=msgspec.json.decode) -> Any:
         value = decode(body)
     except msgspec.DecodeError as exc:
         raise from_msgspec(exc) from None
+    except UNDECODABLE as exc:
+        raise undecodable(exc) from None
     if not isinstance(value, expected):
         raise InvalidInput("expected an object of named features", field="$")
     return value
