@@ -30,8 +30,9 @@ class ModelFamily(msgspec.Struct, kw_only=True):
       returning a `pyarrow.Table` with the feature columns and the label (and
       `time_column` for time-based splits), or a str: a key prefix in the
       tenant's object store holding a Parquet data set.
-    - `params`: LightGBM parameters for this family (a training request may
-      override them); `monotone`: feature name -> -1, 0 or 1.
+    - `params`: LightGBM parameters for this family, any LightGBM accepts (plugin
+      code is trusted; a training request may override those `TrainingParams`
+      lists); `monotone`: feature name -> -1, 0 or 1.
     - `primary_metric`: what auto-activation compares (see `LOWER_IS_BETTER`).
     - `extra_metrics`: ``(y_true, y_score, test_table) -> dict[str, float]``,
       computed on the test split and stored with the version's metrics.
@@ -52,14 +53,90 @@ class ModelFamily(msgspec.Struct, kw_only=True):
     limitations: str = ""
 
 
+# A share of rows or features: LightGBM needs > 0, and under 1% a tree has nothing to learn from.
+Fraction = Annotated[float, msgspec.Meta(ge=0.01, le=1.0)]
+# A regularisation or threshold: LightGBM needs >= 0; the cap only keeps it finite and sane.
+Penalty = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
+
+
+class TrainingParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The LightGBM parameters a training request may set (`TrainRequest.params`).
+
+    An allow-list: anything else is refused, and LightGBM's file, network,
+    threading, device and output parameters never come from a request.
+    Names are LightGBM's (its scikit-learn names where it has them, which
+    LightGBM takes as aliases of its own: `subsample` is `bagging_fraction`);
+    other aliases are not accepted. None (or absent) keeps the family's value,
+    else Flywheel's default. The upper bounds keep one tenant's training
+    from taking a worker's memory or time. No field is a free-form string:
+    LightGBM joins parameters into one "key=value key=value" string for its
+    C API, where a string value could smuggle in parameters of its own.
+    """
+
+    # LightGBM needs > 0. Below 1e-4 even the most rounds a request may train (20,000) barely
+    # move the margin; above 1 every tree overshoots its own fit.
+    learning_rate: Annotated[float, msgspec.Meta(ge=1e-4, le=1.0)] | None = None
+    # LightGBM needs > 1. LightGBM keeps a histogram per leaf (features x max_bin each), and
+    # leaves x rounds is the model ONNX must hold (see MAX_MODEL_LEAVES): 1024 is 32x the default.
+    num_leaves: Annotated[int, msgspec.Meta(ge=2, le=1024)] | None = None
+    # -1 or 0: no limit (LightGBM's default). Leaves, not depth, cost memory and time; the cap
+    # only keeps the value meaningful.
+    max_depth: Annotated[int, msgspec.Meta(ge=-1, le=64)] | None = None
+    # Rows per leaf (and per bin below): a C int, capped far above any table a worker holds.
+    min_child_samples: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | None = None
+    min_child_weight: Penalty | None = None  # hessian sum per leaf (min_sum_hessian_in_leaf)
+    min_split_gain: Penalty | None = None
+    subsample: Fraction | None = None  # rows per bagging round; needs subsample_freq > 0
+    # 0 turns bagging off; a period longer than the most rounds a request may train never bags.
+    subsample_freq: Annotated[int, msgspec.Meta(ge=0, le=20_000)] | None = None
+    colsample_bytree: Fraction | None = None
+    colsample_bynode: Fraction | None = None
+    reg_alpha: Penalty | None = None  # L1
+    reg_lambda: Penalty | None = None  # L2
+    # LightGBM needs > 1. Binned data takes one byte a value up to 255 bins and two above, and
+    # every histogram (one per leaf in LightGBM's cache) grows with bins: 1023 is 4x the default.
+    max_bin: Annotated[int, msgspec.Meta(ge=2, le=1023)] | None = None
+    min_data_in_bin: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
+    # LightGBM needs > 0. A positive class rarer than 1 in 10,000 needs more data, not more weight.
+    scale_pos_weight: Annotated[float, msgspec.Meta(gt=0.0, le=1e4)] | None = None
+    is_unbalance: bool | None = None  # LightGBM refuses it together with scale_pos_weight
+    path_smooth: Penalty | None = None  # needs min_child_samples >= 2 when > 0
+    extra_trees: bool | None = None
+    # 0: no limit on a leaf's output (LightGBM's default); beyond 1000 log-odds a limit is none.
+    max_delta_step: Annotated[float, msgspec.Meta(ge=0.0, le=1e3)] | None = None
+    monotone_constraints_method: Literal["basic", "intermediate", "advanced"] | None = None
+
+    def __post_init__(self) -> None:
+        # Combinations LightGBM refuses when training starts: refuse them before a job is queued.
+        if self.is_unbalance and self.scale_pos_weight is not None:
+            raise ValueError("is_unbalance and scale_pos_weight cannot both be set: choose one")
+        if self.path_smooth and self.min_child_samples is not None and self.min_child_samples < 2:
+            raise ValueError("path_smooth > 0 needs min_child_samples >= 2")
+        # Not refused by LightGBM but silently trained as "basic": say so instead.
+        method = self.monotone_constraints_method
+        if method not in (None, "basic") and (self.colsample_bynode or 1.0) < 1.0:
+            raise ValueError(f"monotone_constraints_method {method!r} needs colsample_bynode = 1 "
+                             "(LightGBM falls back to 'basic' otherwise)")
+
+
+# What `TrainRequest.params` accepts, in declaration order (error messages list them).
+TRAINING_PARAMS: tuple[str, ...] = TrainingParams.__struct_fields__
+# num_leaves x num_boost_round a request may ask for. Exporting to ONNX takes about 0.1 ms and
+# 1 KB of memory a leaf (measured: about 100 s and a GB here), and scoring and explaining slow
+# down with the model: 1024 leaves for 1024 rounds, or the default 31 for all 20,000.
+MAX_MODEL_LEAVES = 1024 * 1024
+
+
 class TrainRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of `POST /v1/models/{family}/train`: how to train one version."""
 
     # "time": the newest rows (by the family's time column) are held out; "random": a seeded shuffle.
     split: Literal["time", "random"] = "random"
     holdout_fraction: Annotated[float, msgspec.Meta(ge=0.05, le=0.5)] = 0.2
-    seed: int = 0
-    params: dict[str, float | int | str | bool] = {}
+    # LightGBM's seed is a C int, and numpy's generator is seeded from it too.
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    params: TrainingParams = msgspec.field(default_factory=TrainingParams)
+    # Feature name -> -1, 0 or 1; names are checked against the family's features.
     monotone: dict[str, Annotated[int, msgspec.Meta(ge=-1, le=1)]] = {}
     num_boost_round: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 1000
     # 0 turns early stopping off (exactly num_boost_round trees).
@@ -70,6 +147,13 @@ class TrainRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     parity_tolerance: Annotated[float, msgspec.Meta(ge=0, le=1e-2)] = 1e-5
     # Passed to the family's load_training_data (a date range, a data set name...).
     options: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        # Only what the request sets: a family's own num_leaves is the plugin's (trusted) choice.
+        leaves = (self.params.num_leaves or 0) * self.num_boost_round
+        if leaves > MAX_MODEL_LEAVES:
+            raise ValueError(f"params.num_leaves x num_boost_round = {leaves:,}, above the "
+                             f"{MAX_MODEL_LEAVES:,} leaves a model may have: lower either")
 
 
 class TrainModel(TrainRequest, kw_only=True, forbid_unknown_fields=True):

@@ -71,6 +71,7 @@ class InvalidInput(ApiError):
 
 # Where msgspec says the problem is: "... - at `$.a[0]`", or for a bad dict key "... - at `key` in `$.a`".
 MSGSPEC_AT = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
 
 
 def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: str = "$") -> ApiError:
@@ -79,6 +80,9 @@ def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: 
     match = MSGSPEC_AT.search(text)
     field = prefix + match.group(1) if match else None
     message = text[: match.start()] if match else text
+    unknown = _UNKNOWN_FIELD.match(message)
+    if unknown and field is not None:  # msgspec names the object holding an unknown key: name the key
+        field = f"{field}.{unknown.group(1)}"
     if isinstance(exc, msgspec.ValidationError):
         return InvalidInput(message, field=field)
     return ApiError(f"malformed body: {message}", code="malformed_body", field=field)
@@ -120,6 +124,7 @@ def _field_path(key: Any, source: Any) -> str | None:
     key = str(key)
     if key.startswith("$"):
         return key
+    source = getattr(source, "value", source)  # Litestar passes a ParamType enum for parameters
     if source in ("query", "path", "header", "cookie"):
         return f"{source}.{key}"
     return f"$.{key}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import lightgbm as lgb
 import msgspec
@@ -16,7 +17,9 @@ import pytest
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
+from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
 from flywheel.server.testing.client import app_client
+from flywheel.server.testing.live import LiveServer
 
 FAMILY = "example.note_reopen"
 FEATURES = ["length", "views_7d", "has_title", "age_days", "hour", "edits"]
@@ -157,6 +160,16 @@ async def test_bad_feature_payloads_name_every_problem(client, trained):
     assert [d["field"] for d in body["details"]] == ["$.rows[1].edits", "$.rows[3].extra"]
     error_of(await client.post(batch, json={"rows": []}, headers=t.headers), 422, "validation_error")
     error_of(await client.post(batch, json={"rows": [ROW] * 10_001}, headers=t.headers), 422, "too_many_rows")
+    # Explanations cost far more than scores: fewer rows per request may have them.
+    over = {"rows": [ROW] * (MAX_EXPLAIN_ROWS + 1)}
+    r = await client.post(batch, params={"explain": 1}, json=over, headers=t.headers)
+    body = error_of(r, 422, "too_many_rows")
+    assert body["field"] == "query.explain" and "several requests" in body["message"], body
+    most = {"rows": over["rows"][1:]}
+    r = await client.post(batch, params={"explain": 1}, json=most, headers=t.headers)
+    assert r.status_code == 200 and len(r.json()["explanations"]) == MAX_EXPLAIN_ROWS, r.text
+    r = await client.post(batch, json=over, headers=t.headers)
+    assert r.status_code == 200 and len(r.json()["scores"]) == MAX_EXPLAIN_ROWS + 1, "uncapped"
     error_of(await client.post(batch, json=[ROW], headers=t.headers), 422, "validation_error")
     error_of(await client.post(batch, content=b"rows", headers={**t.headers, "Content-Type": "text/plain"}),
              415, "unsupported_media_type")
@@ -185,9 +198,20 @@ async def test_training_errors(client, worker, make_tenant):
     t = await make_tenant()
     error_of(await client.post("/v1/models/nope.family/train", json={}, headers=t.headers), 404, "not_found")
     r = await client.post(f"/v1/models/{FAMILY}/train", json={"holdout_fraction": 0.9}, headers=t.headers)
-    assert error_of(r, 400, "validation_error")["field"] == "$.holdout_fraction"
-    job = await train(client, worker, t.headers, monotone={"nope": 1})
-    assert job["state"] == "failed" and "unknown features" in job["error"]
+    assert error_of(r, 422, "validation_error")["field"] == "$.holdout_fraction"
+    # A monotone constraint on a feature the family lacks is refused before anything is queued...
+    r = await client.post(f"/v1/models/{FAMILY}/train",
+                          json={"monotone": {"views_7d": 1, "nope": 1}}, headers=t.headers)
+    body = error_of(r, 422, "validation_error")
+    assert body["field"] == "$.monotone.nope" and "views_7d" in body["message"], body
+    assert (await client.get("/v1/jobs", headers=t.headers)).json()["items"] == []
+    # ...and a job queued directly with one fails, naming it.
+    r = await client.post("/v1/jobs", json={"name": "core.train_model", "payload": {
+        "family": FAMILY, "monotone": {"nope": 1}}}, headers=t.headers)
+    assert r.status_code == 202, r.text
+    await worker()
+    job = (await client.get(f"/v1/jobs/{r.json()['id']}", headers=t.headers)).json()
+    assert job["state"] == "failed" and "unknown feature 'nope'" in job["error"], job
     job = await train(client, worker, t.headers, options={"rows": 10})
     assert job["state"] == "failed" and "at least 50 are needed" in job["error"]
     reader = await make_tenant(scopes=[Scope.READ])
@@ -280,3 +304,45 @@ async def test_scoring_metrics_are_exported(client, trained):
     await client.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)
     text = (await client.get("/metrics")).text
     assert f'flywheel_scoring_seconds_count{{endpoint="score",family="{FAMILY}"' in text
+
+
+async def test_explaining_a_large_batch_leaves_the_event_loop_free(client, worker, make_tenant,
+                                                                   flywheel_settings):
+    """While one request explains the most rows it may, the same app answers others."""
+    import httpx
+
+    t = await make_tenant()
+    # A thousand trees: explaining a thousand rows then takes about a second of one core.
+    job = await train(client, worker, t.headers, auto_activate=True, num_boost_round=1000,
+                      early_stopping_rounds=0, options={"rows": 2000, "seed": 11})
+    assert job["state"] == "succeeded" and job["result"]["trees"] == 1000, job
+    rows = [{**ROW, "views_7d": float(i % 40), "edits": float(i % 9)}
+            for i in range(MAX_EXPLAIN_ROWS)]
+    url = f"/v1/models/{FAMILY}/score_batch"
+
+    with LiveServer(create_app(flywheel_settings, load_entrypoints=True)) as live:
+        async with httpx.AsyncClient(base_url=live.url, headers=t.headers, timeout=60) as http:
+            # The first explanation loads the text model too: not what is measured.
+            warm = await http.post(url, params={"explain": 1}, json={"rows": rows[:1]})
+            assert warm.status_code == 200, warm.text
+            started = time.perf_counter()
+            big = asyncio.create_task(http.post(url, params={"explain": 6}, json={"rows": rows}))
+            answered = []  # when each /healthz answered while the batch was still running
+            while not big.done():
+                r = await http.get("/healthz")
+                assert r.status_code == 200
+                if not big.done():
+                    answered.append(time.perf_counter() - started)
+                await asyncio.sleep(0.01)
+            response = await big
+            took = time.perf_counter() - started
+
+    assert response.status_code == 200, response.text
+    assert took > 0.3, f"explaining took {took:.2f} s: too little to show anything"
+    # Requests kept being answered throughout, not only before the explaining started.
+    assert len([a for a in answered if a > took / 2]) >= 3, (took, answered)
+    body = response.json()
+    for score, e in zip(body["scores"], body["explanations"]):
+        assert len(e["top"]) == 6
+        assert abs(e["bias"] + sum(c["contribution"] for c in e["top"]) - e["margin"]) < 1e-9
+        assert abs(1 / (1 + math.exp(-e["margin"])) - score) <= 1e-5

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from flywheel.contracts.jobs import JobRead
 from flywheel.contracts.models import (
+    TRAINING_PARAMS,
     ActivateResult,
     BatchScoreResult,
     FamilyList,
@@ -25,18 +28,46 @@ from flywheel.contracts.models import (
 )
 from flywheel.server.api.jobs import fetch_job
 from flywheel.server.auth.principal import Caller
-from flywheel.server.errors import ApiError, NotFound
+from flywheel.server.errors import (
+    ApiError,
+    InvalidInput,
+    NotFound,
+    handle_api_error,
+    handle_validation,
+)
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.models import registry
 from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
-from flywheel.server.models.training import family_of
+from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
+from flywheel.server.models.training import check_monotone, family_of
 
 Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
 # Version numbers are Postgres integers: larger ones cannot name anything.
 Version = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 Family = Annotated[str, PathParameter(min_length=1, max_length=200)]
 MSGPACK = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
+UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
+
+
+def invalid_train_request(request: Request, exc: ValidationException) -> Response:
+    """A training request's body errors as a 422 naming the field at fault, as the same
+    payload gets through `POST /v1/jobs`; a refused parameter is named
+    (`$.params.tree_learner`) with the list of those a request may set."""
+    body = (i for i in exc.extra or [] if isinstance(i, dict) and i.get("source") == "body")
+    item = next(body, None)
+    if item is None:  # the path or the query: the usual answer
+        return handle_validation(request, exc)
+    key, message = str(item.get("key") or "data"), str(item.get("message", "invalid"))
+    path = "" if key == "data" else f".{key}"  # Litestar calls the body's root `data`
+    unknown = UNKNOWN_FIELD.match(message)
+    if unknown:  # msgspec names the object; the field at fault is the unknown key in it
+        path += f".{unknown.group(1)}"
+        if path.startswith(".params."):
+            message = (f"{unknown.group(1)!r} is not a training parameter a request may set; accepted "
+                       f"(LightGBM's names, no other aliases): {', '.join(TRAINING_PARAMS)}")
+    field = "$" + path
+    return handle_api_error(request, InvalidInput(message, field=field))
 
 
 class ModelController(Controller):
@@ -77,12 +108,17 @@ class ModelController(Controller):
                                 version: Version) -> ModelVersionRead:
         return await registry.get_version(state.flywheel.db, principal.tenant_id, family, version)
 
-    @post("/{family:str}/train", operation_id="trainModel", status_code=202, opt={"scope": "write"})
+    @post("/{family:str}/train", operation_id="trainModel", status_code=202, opt={"scope": "write"},
+          exception_handlers={ValidationException: invalid_train_request})
     async def train_model(self, state: State, principal: Caller, family: Family,
                           data: JSONBody[TrainRequest]) -> JobRead:
-        """Queue a training job for a new version; follow it at `/v1/jobs/{id}`."""
+        """Queue a training job for a new version; follow it at `/v1/jobs/{id}`.
+
+        `params` takes the LightGBM parameters `TrainingParams` lists, nothing
+        else; errors (422) name the field, e.g. `$.params.tree_learner`.
+        """
         fw = state.flywheel
-        family_of(fw, family)
+        check_monotone(feature_spec(family_of(fw, family).features), data.monotone)
         payload = TrainModel(family=family, **msgspec.structs.asdict(data))
         job_id = await enqueue(fw, "core.train_model", payload, tenant_id=principal.tenant_id)
         return await fetch_job(fw.db, principal.tenant_id, job_id)
@@ -117,7 +153,8 @@ class ModelController(Controller):
     async def score_batch(self, request: Request, state: State, principal: Caller, family: Family,
                           explain: Explain = 0) -> BatchScoreResult:
         """Score many rows: `{"rows": [{...}, ...]}` as JSON or msgpack (`Content-Type: application/msgpack`),
-        at most 10,000 rows. Errors name the row and feature (`$.rows[3].age`)."""
+        at most 10,000 rows (1,000 with `explain`). Errors name the row and feature
+        (`$.rows[3].age`)."""
         started = time.perf_counter()
         model = await state.flywheel.models.active(principal.tenant_id, family)
         content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
@@ -125,6 +162,12 @@ class ModelController(Controller):
             raise ApiError(f"unsupported content type {content_type!r}; send application/json or "
                            "application/msgpack", status=415, code="unsupported_media_type")
         X = model.spec.decode_batch(await request.body(), msgpack=content_type in MSGPACK)
+        if explain and len(X) > MAX_EXPLAIN_ROWS:
+            raise InvalidInput(
+                f"explain works on at most {MAX_EXPLAIN_ROWS} rows per request, got {len(X)}: "
+                f"send the rows to explain in several requests of up to {MAX_EXPLAIN_ROWS} each "
+                "(scoring without explain takes them all at once)",
+                field="query.explain", code="too_many_rows")
         scores = model.predict(X)
         result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist())
         if explain:

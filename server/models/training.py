@@ -198,12 +198,9 @@ def split_rows(n: int, t: np.ndarray | None, request: TrainModel) -> tuple[np.nd
 def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: TrainModel, on_round):
     import lightgbm as lgb
 
-    params = {**DEFAULT_PARAMS, "num_threads": os.cpu_count() or 1, **family.params, **request.params,
-              "random_state": request.seed}
+    params = lightgbm_params(family, request)
     monotone = {**family.monotone, **request.monotone}
-    unknown = [name for name in monotone if name not in spec.names]
-    if unknown:
-        raise InvalidInput(f"monotone constraints name unknown features: {unknown}", field="$.monotone")
+    check_monotone(spec, monotone)
     if any(monotone.values()):
         params["monotone_constraints"] = [int(monotone.get(name, 0)) for name in spec.names]
     callbacks = [on_round]
@@ -213,6 +210,50 @@ def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: Tra
     model.fit(X[train], y[train], eval_X=(X[valid],), eval_y=(y[valid],), eval_metric="binary_logloss",
               feature_name=list(spec.names), callbacks=callbacks)
     return model
+
+
+def lightgbm_params(family: ModelFamily, request: TrainModel) -> dict[str, Any]:
+    """LightGBM parameters: Flywheel's defaults, then the family's, then what the request set.
+
+    Only `TrainingParams` fields come from a request (its Struct refuses the
+    rest), so file, network, thread and device parameters are the server's
+    and the family's alone.
+    """
+    requested = msgspec.to_builtins(request.params)  # omit_defaults: only the fields set
+    base = _layered({**DEFAULT_PARAMS, "num_threads": os.cpu_count() or 1}, family.params)
+    # LightGBM refuses is_unbalance with scale_pos_weight: the request's replaces the family's.
+    if requested.get("is_unbalance"):
+        _drop(base, "scale_pos_weight")
+    if "scale_pos_weight" in requested:
+        _drop(base, "is_unbalance")
+    return _layered(base, requested, {"random_state": request.seed})
+
+
+def _layered(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win, whichever alias each spells a parameter with: given both
+    min_data_in_leaf and min_child_samples, LightGBM would keep one of its own choosing."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for name in layer:
+            _drop(out, name)
+        out.update(layer)
+    return out
+
+
+def _drop(params: dict[str, Any], name: str) -> None:
+    """Remove `name` and every alias LightGBM knows for it."""
+    from lightgbm.basic import _ConfigAliases  # LightGBM's own table (LGBM_DumpParamAliases)
+
+    for alias in _ConfigAliases.get_by_alias(name):
+        params.pop(alias, None)
+
+
+def check_monotone(spec: FeatureSpec, monotone: dict[str, int]) -> None:
+    """InvalidInput naming the first monotone constraint on a feature the family lacks."""
+    for name in monotone:
+        if name not in spec.names:
+            raise InvalidInput(f"monotone constraint on unknown feature {name!r}; the features are "
+                               f"{', '.join(spec.names)}", field=f"$.monotone.{name}")
 
 
 def parity(model, onnx_bytes: bytes, X_test: np.ndarray) -> tuple[np.ndarray, float]:
