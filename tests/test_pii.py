@@ -21,7 +21,7 @@ import structlog
 from flywheel.contracts.events import GenericEvent
 from flywheel.contracts.pii import MAX_ENTRIES, MAX_ENTRY_CHARS, PiiAllowList, Scrubber, validate_allow_list
 from flywheel.server.ingest.pii import (
-    _BUILTIN_TRIGGER,
+    BUILTIN_TRIGGER,
     BUILTIN_SCRUBBERS,
     CompiledAllowList,
     PiiScrubber,
@@ -369,7 +369,7 @@ def test_a_plugin_scrubber_applies_and_its_rejects_are_left_alone():
 
 def test_plugin_scrubbers_feed_the_fast_trigger():
     text = "badge EMP-123455"
-    assert not re.search(_BUILTIN_TRIGGER, text), "no built-in kind would look at this string"
+    assert not re.search(BUILTIN_TRIGGER, text), "no built-in kind would look at this string"
     assert not PiiScrubber().needs_scrub({"a": text})
     assert PiiScrubber([*BUILTIN_SCRUBBERS, EMPLOYEE]).needs_scrub({"a": text})
     # A plugin's flags carry over to the trigger.
