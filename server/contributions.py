@@ -8,7 +8,7 @@ plugins and their versions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import click
 import msgspec
@@ -18,6 +18,7 @@ from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.models import ModelFamily
 from flywheel.contracts.pages import Page
+from flywheel.contracts.pii import Scrubber
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.hooks import call_hook_sync
 from flywheel.server.plugin_manager import FlywheelPluginManager
@@ -44,69 +45,100 @@ class Contributions:
     pages: dict[str, tuple[str, Page]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One `register_*` hook: what it returns, where it goes, what must hold for each item."""
+
+    hook: str
+    table: str  # the Contributions attribute
+    what: str  # for messages: "job", "event type"...
+    expected: type | None = None  # each item must be an instance (None: `check` decides)
+    key: Callable[[Any], str] | None = None  # the item's unique name; None: items are listed, not keyed
+    namespaced: bool = False  # the key must start with "<plugin>."
+    check: Callable[[_Collector, Any, str], None] | None = None  # more rules, raising ContributionError
+
+
+class _Collector:
+    def __init__(self, pm: FlywheelPluginManager, reserved_commands: set[str]) -> None:
+        self.pm = pm
+        self.c = Contributions()
+        self.label = _labeller(pm)
+        self.reserved_commands = reserved_commands
+
+    def claim(self, table: dict, key: str, plugin: str, value: Any, what: str) -> None:
+        if key in table:
+            raise ContributionError(f"{what} {key!r} is registered by both {self.label(table[key][0])} "
+                                    f"and {self.label(plugin)}")
+        table[key] = (plugin, value)
+
+    def add(self, kind: _Kind) -> None:
+        for plugin, items in call_hook_sync(self.pm, kind.hook):
+            for item in _as_list(items, plugin, kind.hook, self.label):
+                if kind.expected is not None:
+                    _check_type(item, kind.expected, plugin, kind.hook, self.label)
+                if kind.check is not None:
+                    kind.check(self, item, plugin)
+                table = getattr(self.c, kind.table)
+                if kind.key is None:
+                    table.append((plugin, item))
+                    continue
+                name = kind.key(item)
+                if kind.namespaced:
+                    _check_namespaced(name, plugin, kind.what, self.label)
+                self.claim(table, name, plugin, item, kind.what)
+
+
+def _event_type(collector: _Collector, cls: Any, plugin: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Event)) or not isinstance(cls.__struct_config__.tag, str):
+        raise ContributionError(f"{collector.label(plugin)} registered {cls!r}, which is not a tagged Event subclass")
+
+
+def _cron_job(collector: _Collector, spec: CronSpec, plugin: str) -> None:
+    if spec.job not in collector.c.jobs:
+        raise ContributionError(f"{collector.label(plugin)} schedules cron {spec.name!r} for unknown job {spec.job!r}")
+
+
+def _migration(collector: _Collector, source: MigrationSource, plugin: str) -> None:
+    if source.namespace == CORE or any(s.namespace == source.namespace for _, s in collector.c.migrations):
+        raise ContributionError(f"{collector.label(plugin)} reuses migration namespace {source.namespace!r}")
+
+
+def _cli_command(collector: _Collector, command: click.Command, plugin: str) -> None:
+    if command.name in collector.reserved_commands:
+        raise ContributionError(f"{collector.label(plugin)} registers CLI command {command.name!r}, a core command")
+
+
+def _model_family(collector: _Collector, family: ModelFamily, plugin: str) -> None:
+    _check_family(family, plugin, collector.label)
+
+
+# In this order: cron jobs name jobs registered before them.
+KINDS = [
+    _Kind("register_event_types", "event_types", "event type", None, lambda cls: cls.__struct_config__.tag,
+          namespaced=True, check=_event_type),
+    _Kind("register_jobs", "jobs", "job", JobSpec, lambda spec: spec.name, namespaced=True),
+    _Kind("register_cron_jobs", "cron_jobs", "cron job", CronSpec, lambda spec: spec.name, check=_cron_job),
+    _Kind("register_migrations", "migrations", "migration source", MigrationSource, check=_migration),
+    _Kind("register_cli_commands", "cli_commands", "CLI command", click.Command, lambda cmd: cmd.name,
+          check=_cli_command),
+    _Kind("register_model_families", "model_families", "model family", ModelFamily, lambda f: f.name,
+          namespaced=True, check=_model_family),
+    _Kind("register_scrubbers", "scrubbers", "scrubber", Scrubber),
+]
+
+
 def collect(pm: FlywheelPluginManager, *, core_routes: list[Any] = (), core_jobs: list[JobSpec] = (),
             reserved_commands: set[str] = frozenset()) -> Contributions:
     """Call every `register_*` hook and validate the results."""
-    c = Contributions()
-    label = _labeller(pm)
-
-    def claim(table: dict, key: str, plugin: str, value: Any, what: str) -> None:
-        if key in table:
-            raise ContributionError(f"{what} {key!r} is registered by both {label(table[key][0])} and {label(plugin)}")
-        table[key] = (plugin, value)
-
+    collector = _Collector(pm, set(reserved_commands))
+    c = collector.c
     c.event_types[GenericEvent.__struct_config__.tag] = (CORE, GenericEvent)
     for spec in core_jobs:
-        claim(c.jobs, spec.name, CORE, spec, "job")
-
-    for plugin, items in call_hook_sync(pm, "register_event_types"):
-        for cls in _as_list(items, plugin, "register_event_types", label):
-            if not (isinstance(cls, type) and issubclass(cls, Event)) or not isinstance(cls.__struct_config__.tag, str):
-                raise ContributionError(f"{label(plugin)} registered {cls!r}, which is not a tagged Event subclass")
-            tag = cls.__struct_config__.tag
-            _check_namespaced(tag, plugin, "event type", label)
-            claim(c.event_types, tag, plugin, cls, "event type")
-
-    for plugin, items in call_hook_sync(pm, "register_jobs"):
-        for spec in _as_list(items, plugin, "register_jobs", label):
-            _check_type(spec, JobSpec, plugin, "register_jobs", label)
-            _check_namespaced(spec.name, plugin, "job", label)
-            claim(c.jobs, spec.name, plugin, spec, "job")
-
-    for plugin, items in call_hook_sync(pm, "register_cron_jobs"):
-        for spec in _as_list(items, plugin, "register_cron_jobs", label):
-            _check_type(spec, CronSpec, plugin, "register_cron_jobs", label)
-            if spec.job not in c.jobs:
-                raise ContributionError(f"{label(plugin)} schedules cron {spec.name!r} for unknown job {spec.job!r}")
-            claim(c.cron_jobs, spec.name, plugin, spec, "cron job")
-
-    for plugin, items in call_hook_sync(pm, "register_migrations"):
-        for source in _as_list(items, plugin, "register_migrations", label):
-            _check_type(source, MigrationSource, plugin, "register_migrations", label)
-            if source.namespace == CORE or any(s.namespace == source.namespace for _, s in c.migrations):
-                raise ContributionError(f"{label(plugin)} reuses migration namespace {source.namespace!r}")
-            c.migrations.append((plugin, source))
-
-    for plugin, items in call_hook_sync(pm, "register_cli_commands"):
-        for command in _as_list(items, plugin, "register_cli_commands", label):
-            _check_type(command, click.Command, plugin, "register_cli_commands", label)
-            if command.name in reserved_commands:
-                raise ContributionError(f"{label(plugin)} registers CLI command {command.name!r}, a core command")
-            claim(c.cli_commands, command.name, plugin, command, "CLI command")
-
-    for plugin, items in call_hook_sync(pm, "register_model_families"):
-        for family in _as_list(items, plugin, "register_model_families", label):
-            _check_type(family, ModelFamily, plugin, "register_model_families", label)
-            _check_namespaced(family.name, plugin, "model family", label)
-            _check_family(family, plugin, label)
-            claim(c.model_families, family.name, plugin, family, "model family")
-
-    _collect_pages(c, pm, claim, label)
-
-    for plugin, items in call_hook_sync(pm, "register_scrubbers"):
-        c.scrubbers += [(plugin, s) for s in _as_list(items, plugin, "register_scrubbers", label)]
-
-    _collect_routes(c, pm, core_routes, label)
+        collector.claim(c.jobs, spec.name, CORE, spec, "job")
+    for kind in KINDS:
+        collector.add(kind)
+    _collect_pages(c, pm, collector.claim, collector.label)
+    _collect_routes(c, pm, core_routes, collector.label)
     return c
 
 
