@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.server.ingest.archive import compact_day
 
 PARTITIONS_AHEAD_DAYS = 7
@@ -56,15 +55,3 @@ async def drop_expired_partitions(db, retention_days: int, today: date) -> list[
             await db.execute(f'DROP TABLE IF EXISTS "{name}"')  # name checked by the regex above
             dropped.append(name)
     return dropped
-
-
-INGEST_JOBS = [
-    JobSpec(name="core.compact_events", func=compact_events, payload=CompactPayload, timeout_s=3600),
-    JobSpec(name="core.maintain_events", func=maintain_events, timeout_s=600, system=True),
-]
-INGEST_CRONS = [
-    CronSpec(name="core.compact_events_daily", job="core.compact_events", hour=0, minute=30,
-             payload=CompactPayload()),
-    CronSpec(name="core.maintain_events_daily", job="core.maintain_events", hour=0, minute=5,
-             run_at_startup=True),
-]

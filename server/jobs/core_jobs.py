@@ -1,4 +1,4 @@
-"""The core's own jobs."""
+"""The core's own jobs and their schedules, in one place."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Annotated
 import msgspec
 
 from flywheel.contracts.jobs import CronSpec, JobSpec
+from flywheel.contracts.models import TrainModel
+from flywheel.server.ingest.jobs import CompactPayload, compact_events, maintain_events
+from flywheel.server.models.training import train_model
 
 
 class PruneJobs(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,28 +25,18 @@ async def prune_jobs(ctx, payload: PruneJobs) -> dict:
     return {"deleted": int(status.split()[-1])}
 
 
-CORE_JOBS = [JobSpec(name="core.prune_jobs", func=prune_jobs, payload=PruneJobs, max_tries=1, system=True)]
-CORE_CRONS = [CronSpec(name="core.prune_jobs_daily", job="core.prune_jobs", hour=3, minute=17, payload=PruneJobs())]
-
-
-def _ingest_jobs() -> tuple[list[JobSpec], list[CronSpec]]:
-    from flywheel.server.ingest.jobs import INGEST_CRONS, INGEST_JOBS
-
-    return INGEST_JOBS, INGEST_CRONS
-
-
-CORE_JOBS += _ingest_jobs()[0]
-CORE_CRONS += _ingest_jobs()[1]
-
-
-def _model_jobs() -> list[JobSpec]:
-    from flywheel.contracts.models import TrainModel
-    from flywheel.server.models.training import train_model
-
+CORE_JOBS = [
+    JobSpec(name="core.prune_jobs", func=prune_jobs, payload=PruneJobs, max_tries=1, system=True),
+    JobSpec(name="core.compact_events", func=compact_events, payload=CompactPayload, timeout_s=3600),
+    JobSpec(name="core.maintain_events", func=maintain_events, timeout_s=600, system=True),
     # Two tries: a worker killed mid-training retries (the version number is kept);
     # a training that raises is not retried (see runner.py).
-    return [JobSpec(name="core.train_model", func=train_model, payload=TrainModel, timeout_s=6 * 3600,
-                    max_tries=2, description="Train, export, check and register a model version")]
-
-
-CORE_JOBS += _model_jobs()
+    JobSpec(name="core.train_model", func=train_model, payload=TrainModel, timeout_s=6 * 3600, max_tries=2,
+            description="Train, export, check and register a model version"),
+]
+CORE_CRONS = [
+    CronSpec(name="core.prune_jobs_daily", job="core.prune_jobs", hour=3, minute=17, payload=PruneJobs()),
+    CronSpec(name="core.compact_events_daily", job="core.compact_events", hour=0, minute=30,
+             payload=CompactPayload()),
+    CronSpec(name="core.maintain_events_daily", job="core.maintain_events", hour=0, minute=5, run_at_startup=True),
+]

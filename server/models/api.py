@@ -40,7 +40,8 @@ from flywheel.server.models import registry
 from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
-from flywheel.server.models.training import check_monotone, family_of
+from flywheel.server.models.families import family_of
+from flywheel.server.models.training import check_monotone
 
 Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
 # Version numbers are Postgres integers: larger ones cannot name anything.

@@ -138,7 +138,7 @@ class ModelRuntime:
         return await asyncio.shield(pending)
 
     async def _load(self, tenant_id: UUID, family: str, version: int) -> LoadedModel:
-        from flywheel.server.models.training import family_of
+        from flywheel.server.models.families import family_of
 
         fam = family_of(self.state, family)
         spec = feature_spec(fam.features)

@@ -25,9 +25,10 @@ import structlog
 
 from flywheel.contracts.models import ModelFamily, TrainModel
 from flywheel.server import __version__
-from flywheel.server.errors import InvalidInput, NotFound
+from flywheel.server.errors import InvalidInput
 from flywheel.server.models import registry
-from flywheel.server.models.card import render_card
+from flywheel.server.models.artifacts import write_artifacts
+from flywheel.server.models.families import family_of
 from flywheel.server.models.features import FeatureSpec, feature_spec
 from flywheel.server.models.metrics import evaluate
 from flywheel.server.models.onnx import OnnxClassifier, export_classifier
@@ -44,13 +45,6 @@ MIN_ROWS = 50
 
 class TrainingError(Exception):
     """Training could not produce a usable version; the message says why."""
-
-
-def family_of(state: Any, name: str) -> ModelFamily:
-    entry = state.contributions.model_families.get(name)
-    if entry is None:
-        raise NotFound(f"no model family named {name!r}", field="$.family")
-    return entry[1]
 
 
 async def train_model(ctx, request: TrainModel) -> dict[str, Any]:
@@ -73,7 +67,34 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
     X, y, t = await asyncio.to_thread(to_arrays, table, spec, family, request)
     await ctx.progress(0, None, f"loaded {len(y)} rows", force=True)
     train, valid, test = split_rows(len(y), t, request)
+    total = request.num_boost_round
 
+    model = await _fit_with_progress(ctx, X, y, train, valid, spec, family, request)
+    best = int(model.best_iteration_ or model.n_estimators_)
+    await ctx.progress(total, total, f"trained {best} trees; exporting to ONNX", force=True)
+    onnx_bytes = await asyncio.to_thread(export_classifier, model, len(spec.names), f"{family.name}-v{version}")
+
+    await ctx.progress(total, total, "checking ONNX against LightGBM", force=True)
+    p_lgb, diff = await _checked_parity(model, onnx_bytes, X[test], request.parity_tolerance)
+    metrics = await asyncio.to_thread(evaluate, y[test], p_lgb, model, spec, family, _take(table, test))
+    metrics.update({"parity_max_abs_diff": diff, "trees": best, "rows": {
+        "train": int(len(train)), "valid": int(len(valid)), "test": int(len(test)),
+        "positives": int(y.sum())}})
+    info = version_info(ctx, family, request, version, model, data_hash(X, y))
+
+    await ctx.progress(total, total, "writing artifacts", force=True)
+    await write_artifacts(ctx.store, family, spec, version, onnx_bytes,
+                          model.booster_.model_to_string(num_iteration=best), metrics, info)
+    await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
+                              features=spec.to_json(), info=info)
+    activated = request.auto_activate and await _activate_if_better(ctx, family, version, metrics)
+    await ctx.progress(total, total, "done", force=True)
+    return {"family": family.name, "version": version, "activated": activated, "trees": best,
+            family.primary_metric: metrics.get(family.primary_metric), "parity_max_abs_diff": diff}
+
+
+async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request):
+    """Fit in a thread, reporting every tenth boosting round on the job."""
     loop = asyncio.get_running_loop()
     total = request.num_boost_round
 
@@ -82,57 +103,36 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
         if i % 10 == 0 or i == total:
             asyncio.run_coroutine_threadsafe(ctx.progress(i, total, f"boosting round {i}"), loop)
 
-    model = await asyncio.to_thread(fit, X, y, train, valid, spec, family, request, on_round)
-    best = int(model.best_iteration_ or model.n_estimators_)
-    await ctx.progress(total, total, f"trained {best} trees; exporting to ONNX", force=True)
-    onnx_bytes = await asyncio.to_thread(export_classifier, model, len(spec.names), f"{family.name}-v{version}")
+    return await asyncio.to_thread(fit, X, y, train, valid, spec, family, request, on_round)
 
-    await ctx.progress(total, total, "checking ONNX against LightGBM", force=True)
-    X_test = X[test]
+
+async def _checked_parity(model, onnx_bytes: bytes, X_test: np.ndarray, tolerance: float):
     p_lgb, diff = await asyncio.to_thread(parity, model, onnx_bytes, X_test)
-    if not diff <= request.parity_tolerance:
+    if not diff <= tolerance:
         raise TrainingError(f"ONNX and LightGBM disagree on the holdout: max |difference| = {diff:.3e} "
-                            f"> tolerance {request.parity_tolerance:.1e} over {len(test)} rows")
-    metrics = await asyncio.to_thread(evaluate, y[test], p_lgb, model, spec, family, _take(table, test))
-    metrics.update({"parity_max_abs_diff": diff, "trees": best, "rows": {
-        "train": int(len(train)), "valid": int(len(valid)), "test": int(len(test)),
-        "positives": int(y.sum())}})
+                            f"> tolerance {tolerance:.1e} over {len(X_test)} rows")
+    return p_lgb, diff
 
+
+def version_info(ctx, family: ModelFamily, request: TrainModel, version: int, model, data_sha256: str) -> dict:
+    """What `version.json` records: data, parameters, split, libraries and code that made the version."""
     params = model.get_params()
-    info = {
-        "family": family.name, "version": version, "data_sha256": data_hash(X, y),
+    return {
+        "family": family.name, "version": version, "data_sha256": data_sha256,
         "params": {k: v for k, v in params.items() if _jsonable(v)},
         "split": {"kind": request.split, "holdout_fraction": request.holdout_fraction, "seed": request.seed,
                   "time_column": family.time_column if request.split == "time" else None},
         "libraries": library_versions(), "git_revision": git_revision(), "flywheel": __version__,
         "python": platform.python_version(), "job_id": str(ctx.job_id),
     }
-    card = render_card(family, version, spec, metrics, info)
-    store = ctx.store
-    prefix = f"models/{family.name}/{version}/"
-    await ctx.progress(total, total, "writing artifacts", force=True)
-    await store.put(prefix + "model.onnx", onnx_bytes, content_type="application/octet-stream")
-    await store.put(prefix + "model.txt", model.booster_.model_to_string(num_iteration=best).encode(),
-                    content_type="text/plain")
-    await store.put(prefix + "metrics.json", msgspec.json.format(msgspec.json.encode(metrics)),
-                    content_type="application/json")
-    await store.put(prefix + "feature_schema.json", msgspec.json.format(msgspec.json.encode(spec.to_json())),
-                    content_type="application/json")
-    await store.put(prefix + "version.json", msgspec.json.format(msgspec.json.encode(info)),
-                    content_type="application/json")
-    await store.put(prefix + "model_card.md", card.encode(), content_type="text/markdown")
-    await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
-                              features=spec.to_json(), info=info)
 
-    activated = False
-    if request.auto_activate:
-        current = await registry.active_row(ctx.db, ctx.tenant_id, family.name)
-        if registry.beats(metrics, current["metrics"] if current else None, family.primary_metric):
-            await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
-            activated = True
-    await ctx.progress(total, total, "done", force=True)
-    return {"family": family.name, "version": version, "activated": activated, "trees": best,
-            family.primary_metric: metrics.get(family.primary_metric), "parity_max_abs_diff": diff}
+
+async def _activate_if_better(ctx, family: ModelFamily, version: int, metrics: dict) -> bool:
+    current = await registry.active_row(ctx.db, ctx.tenant_id, family.name)
+    if not registry.beats(metrics, current["metrics"] if current else None, family.primary_metric):
+        return False
+    await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
+    return True
 
 
 # -- data ----------------------------------------------------------------------
