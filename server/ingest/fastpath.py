@@ -33,11 +33,11 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from opentelemetry import trace
 
 from flywheel.contracts.tenants import Scope
+from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond
 from flywheel.server.errors import ApiError
 from flywheel.server.telemetry import tracing_enabled
 
 PATH = "/v1/events"
-_JSON = (b"content-type", b"application/json")
 _encode = msgspec.json.encode
 
 
@@ -89,19 +89,13 @@ class IngestFastPath:
     async def _serve(self, scope: dict, receive: Any, send: Any, principal: Any, content_type: bytes | None,
                      content_encoding: bytes | None, started: float) -> int | None:
         """Read, ingest, answer; the status sent, or None when Litestar answered instead."""
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return None
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_body:
-                await self.app(scope, _replay(chunks, receive, more=message.get("more_body", False)), send)
-                return None
-            if not message.get("more_body"):
-                break
+        try:
+            chunks = await read_body(receive, self.max_body)
+        except BodyTooLarge as exc:  # Litestar answers 413, as for any route
+            await self.app(scope, replay(exc.chunks, receive, more=exc.more), send)
+            return None
+        if chunks is None:  # the client went away
+            return None
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
         ingestor = self.state.ingestor
@@ -113,14 +107,14 @@ class IngestFastPath:
                                            content_encoding.decode("latin-1") if content_encoding else None)
         except ApiError as exc:
             headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-            await _respond(send, exc.status, _encode(exc.body()), headers)
+            await respond(send, exc.status, _encode(exc.body()), headers)
             self._observe(started, exc.status)
             return exc.status
         except Exception:
             # Not ours to explain: Litestar's handler logs it and answers 500 as for any route.
-            await self.app(scope, _replay(chunks, receive, more=False), send)
+            await self.app(scope, replay(chunks, receive), send)
             return None
-        await _respond(send, 200, _encode(result))
+        await respond(send, 200, _encode(result))
         self._observe(started, 200)
         return 200
 
@@ -155,22 +149,3 @@ class IngestFastPath:
             errors.inc()
         count.inc()
         latency.observe(time.perf_counter() - started)
-
-
-async def _respond(send: Any, status: int, body: bytes, headers: list | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [_JSON, (b"content-length", str(len(body)).encode()), *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _replay(chunks: list[bytes], receive: Any, *, more: bool) -> Any:
-    """A `receive` that hands out what was read already, then reads on."""
-    pending = list(chunks)
-
-    async def replayed() -> dict:
-        if pending:
-            chunk = pending.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(pending) or more}
-        return await receive()
-
-    return replayed
