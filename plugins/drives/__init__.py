@@ -6,4 +6,7 @@ drive, loaded in bulk from Backblaze drive-stats CSV files
 (`flywheel drives import`) or streamed as `drives.smart_daily` events.
 """
 
-from flywheel.server import __version__  # noqa: F401  (a built-in plugin ships with the core)
+import importlib.metadata
+
+# A built-in plugin ships with the core: its version is Flywheel's (reported by /v1/plugins).
+__version__ = importlib.metadata.version("flywheel")

@@ -7,9 +7,8 @@ of a thousand drives or a hundred thousand.
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote_to_bytes
 
 import msgspec
@@ -30,8 +29,7 @@ from flywheel.plugins.drives.contracts import (
     SmartPoint,
 )
 from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK, band
-from flywheel.server.auth.principal import Caller
-from flywheel.server.errors import InvalidInput, NotFound
+from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
 
 RISK_BINS = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]  # rare events: most drives sit near zero
 BANDS = {"low": (0.0, MEDIUM_RISK), "medium": (MEDIUM_RISK, HIGH_RISK), "high": (HIGH_RISK, 1.01)}
@@ -75,20 +73,6 @@ def summary(row) -> DriveSummary:
                         first_day=row["first_day"], last_day=row["last_day"],
                         age_days=(row["last_day"] - row["first_day"]).days, failed=row["failure_day"] is not None,
                         failure_day=row["failure_day"], risk=risk, risk_band=band(risk), risk_day=row["risk_day"])
-
-
-def _cursor(key: Any, serial: str) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode([key, serial])).decode().rstrip("=")
-
-
-def _uncursor(cursor: str) -> tuple[Any, str]:
-    try:
-        key, serial = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(serial, str):
-            raise ValueError
-        return key, serial
-    except (ValueError, msgspec.DecodeError, TypeError):
-        raise InvalidInput("invalid cursor", field="query.cursor") from None
 
 
 class DriveController(Controller):
@@ -171,14 +155,11 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
                       limit: int = 50, cursor: str | None = None) -> DrivePage:
     key_sql, direction = SORTS[sort]
     lo, hi = BANDS[risk_band] if risk_band else (None, None)
-    after = _uncursor(cursor) if cursor else None
-    compare = "<" if direction == "DESC" else ">"
     key_type = "text" if sort == "serial" else "float8"
     # A cursor carries the sort key of the last row: text for serial order, a number otherwise
     # (a cursor from another sort order, or forged, is refused rather than compared).
-    if after is not None and (isinstance(after[0], bool) or not isinstance(
-            after[0], str if key_type == "text" else (int, float))):
-        raise InvalidInput("invalid cursor for this sort order", field="query.cursor")
+    after = decode_cursor(cursor, str if key_type == "text" else float, str) if cursor else None
+    compare = "<" if direction == "DESC" else ">"
     rows = await db.fetch(
         f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
             WHERE tenant_id = $1
@@ -195,7 +176,7 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
     items = [summary(r) for r in rows[:limit]]
     more = len(rows) > limit
     last = rows[limit - 1] if more else None
-    return DrivePage(items=items, next_cursor=_cursor(last["sort_key"], last["serial_number"]) if last else None)
+    return DrivePage(items=items, next_cursor=encode_cursor(last["sort_key"], last["serial_number"]) if last else None)
 
 
 async def drive_detail(state, t, serial: str) -> DriveDetail:

@@ -25,8 +25,7 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from flywheel.plugins.drives.daily import DrivesImportError, import_file
-    from flywheel.server.auth.service import find_tenant
-    from flywheel.server.cli.context import connected, settings_or_exit
+    from flywheel.server.plugin_api import cli_state, find_tenant
 
     files = sorted({f for p in paths for f in ([p] if p.is_file() else
                                                [*p.rglob("*.csv"), *p.rglob("*.csv.gz")])})
@@ -35,8 +34,8 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
 
     async def go() -> int:
         failed = 0
-        async with connected(settings_or_exit()) as state:
-            t = await find_tenant(state.db, tenant)
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
             columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
             with Progress(*columns, transient=False) as progress:
                 task = progress.add_task("importing", total=len(files))
@@ -69,23 +68,21 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from flywheel.server.auth.service import create_tenant, find_tenant
-    from flywheel.server.cli.context import connected, settings_or_exit
-    from flywheel.server.errors import NotFound
+    from flywheel.server.plugin_api import NotFound, cli_state, create_tenant, find_tenant, model_version
 
     if not tenant and not smoke:
         raise click.UsageError("--tenant is required (or use --smoke)")
     console = Console()
 
     async def go() -> None:
-        async with connected(settings_or_exit()) as state:
+        async with cli_state() as state:
             name = tenant or "drives-smoke"
             try:
-                t = await find_tenant(state.db, name)
+                t = await find_tenant(state, name)
             except NotFound:
                 if not smoke:
                     raise click.ClickException(f"no tenant {name!r}") from None
-                t = await create_tenant(state.db, name)
+                t = await create_tenant(state, name)
             if smoke:
                 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 
@@ -100,8 +97,7 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
                 result = await run_with_progress(state, t.id, job, payload, console)
                 if job == "core.train_model":
                     version = result["version"]
-            metrics = await state.db.fetchval("SELECT metrics FROM model_versions WHERE tenant_id = $1 AND "
-                                              "family = 'drives.h30' AND version = $2", t.id, version)
+            metrics = (await model_version(state, t.id, "drives.h30", version)).metrics or {}
             out = Table(title=f"drives.h30 v{version} on the test split")
             out.add_column("metric")
             out.add_column("value", justify="right")
@@ -118,21 +114,19 @@ async def run_with_progress(state, tenant_id, name: str, payload: dict, console)
     """Run a job in this process (recorded in the jobs table) with a progress bar fed by its progress."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flywheel.server.jobs.queue import start_here
+    from flywheel.server.plugin_api import follow_job, run_here
 
-    job_id, task = await start_here(state, name, payload, tenant_id=tenant_id)
+    job_id, task = await run_here(state, name, payload, tenant_id=tenant_id)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
                   TimeElapsedColumn(), console=console) as progress:
         bar = progress.add_task(name, total=None, message="")
-        while True:
-            done = task.done()
-            row = await state.db.fetchrow("SELECT state, progress, result, error FROM jobs WHERE id = $1", job_id)
-            p = row["progress"] or {}
-            progress.update(bar, completed=p.get("current", 0), total=p.get("total"), message=p.get("message") or "")
-            if done:
-                break
-            await asyncio.sleep(0.2)
+
+        def show(status) -> None:
+            p = status.progress
+            progress.update(bar, completed=p.current, total=p.total, message=p.message or "")
+
+        status = await follow_job(state, job_id, tenant_id=tenant_id, on_progress=show)
     await task
-    if row["state"] != "succeeded":
-        raise click.ClickException(f"{name} failed: {row['error']}")
-    return row["result"] or {}
+    if status.state.value != "succeeded":
+        raise click.ClickException(f"{name} failed: {status.error}")
+    return status.result or {}

@@ -12,6 +12,7 @@ import asyncio
 import structlog
 
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
+from flywheel.server.plugin_api import active_version, job_status, run_here
 
 log = structlog.get_logger("flywheel.drives")
 DEMO_DRIVES = 2000
@@ -29,8 +30,7 @@ async def seed_demo(state, tenant_id) -> None:
         # The same jobs a real deployment runs, recorded in the jobs table (visible at /v1/jobs).
         if not await run(state, tenant_id, "drives.build_features", {}):
             return
-        if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM active_models WHERE tenant_id = $1 AND family = $2)",
-                                 tenant_id, "drives.h30"):
+        if await active_version(state, tenant_id, "drives.h30") is None:
             if not await run(state, tenant_id, "core.train_model",
                              {"family": "drives.h30", "split": "time", "auto_activate": True}):
                 return
@@ -43,11 +43,9 @@ async def seed_demo(state, tenant_id) -> None:
 
 
 async def run(state, tenant_id, name: str, payload: dict) -> bool:
-    from flywheel.server.jobs.queue import start_here
-
-    job_id, task = await start_here(state, name, payload, tenant_id=tenant_id)
+    job_id, task = await run_here(state, name, payload, tenant_id=tenant_id)
     await task
-    row = await state.db.fetchrow("SELECT state, error FROM jobs WHERE id = $1", job_id)
-    if row["state"] != "succeeded":
-        log.error("drives demo step failed", job=name, error=row["error"])
-    return row["state"] == "succeeded"
+    status = await job_status(state, job_id, tenant_id=tenant_id)
+    if status.state.value != "succeeded":
+        log.error("drives demo step failed", job=name, error=status.error)
+    return status.state.value == "succeeded"

@@ -23,8 +23,7 @@ from flywheel.plugins.drives.api import (
     path_serial,
 )
 from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK
-from flywheel.server.auth.principal import Caller
-from flywheel.server.errors import InvalidInput
+from flywheel.server.plugin_api import Caller, InvalidInput
 
 ATTRIBUTES = {"5": "reallocated sectors", "187": "reported uncorrectable", "188": "command timeouts",
               "197": "pending sectors", "198": "offline uncorrectable", "199": "CRC errors"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.plugins.drives import __version__  # noqa: F401  (reported by /v1/plugins)
 from flywheel.plugins.drives.contracts import SmartDaily
-from flywheel.server import hookimpl, subscribe
+from flywheel.server.plugin_api import hookimpl, subscribe
 
 
 @hookimpl

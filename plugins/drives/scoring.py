@@ -17,7 +17,7 @@ import numpy as np
 
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.model import FAMILY_NAME, day_features
-from flywheel.server.models.runtime import score_table
+from flywheel.server.plugin_api import active_version, explain_table, score_table, tenant_ids
 
 HIGH_RISK = 0.5
 MEDIUM_RISK = 0.1
@@ -44,8 +44,8 @@ async def score_day(state, tenant_id: UUID, day: date | None = None, progress=No
 
     k = min(MAX_EXPLAINED, max(MIN_EXPLAINED, int((risk >= HIGH_RISK).sum())))
     explain = np.sort(np.argsort(-risk, kind="stable")[:k])
-    model = await state.models.load(tenant_id, FAMILY_NAME, version)
-    explained = await model.explain(model.spec.table_matrix(table.take(explain)), REASONS)
+    explained = await explain_table(state, tenant_id, FAMILY_NAME, table.take(explain), version=version,
+                                    top=REASONS)
     reasons = {int(i): [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
                for i, e in zip(explain, explained)}
 
@@ -59,8 +59,7 @@ async def explain_drive(state, tenant_id: UUID, serial: str, day: date, version:
     table = await day_features(state.db, tenant_id, day, serial=serial)
     if table.num_rows == 0:
         return []
-    model = await state.models.load(tenant_id, FAMILY_NAME, version)
-    (e,) = await model.explain(model.spec.table_matrix(table), REASONS)
+    (e,) = await explain_table(state, tenant_id, FAMILY_NAME, table, version=version, top=REASONS)
     return [msgspec.to_builtins(c) for c in e.top if c.contribution > 0]
 
 
@@ -96,8 +95,7 @@ class ScoreFleet(msgspec.Struct, forbid_unknown_fields=True):
 async def score_fleet_job(ctx, payload: ScoreFleet) -> dict:
     """Score the tenant's fleet (cron: every tenant with an active drives.h30 model)."""
     tenants = [ctx.tenant_id] if ctx.tenant_id is not None else [
-        r["tenant_id"] for r in await ctx.db.fetch("SELECT tenant_id FROM active_models WHERE family = $1",
-                                                  FAMILY_NAME)]
+        t for t in await tenant_ids(ctx.state) if await active_version(ctx.state, t, FAMILY_NAME) is not None]
     results = []
     for tenant_id in tenants:
         async def progress(done: int, total: int) -> None:

@@ -18,9 +18,9 @@ import msgspec
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.contracts import SmartDaily
 from flywheel.plugins.drives.daily import event_rows, write_rows
+from flywheel.server.plugin_api import stored_events, tenant_ids
 
 BATCH = 5000
-_decode = msgspec.json.Decoder(SmartDaily).decode
 
 
 class SyncEvents(msgspec.Struct, forbid_unknown_fields=True):
@@ -28,29 +28,22 @@ class SyncEvents(msgspec.Struct, forbid_unknown_fields=True):
     hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 366)] = 48
 
 
-async def sync_events(db, tenant_id, since: datetime) -> dict:
+async def sync_events(state, tenant_id, since: datetime) -> dict:
     added = seen = 0
-    # One drive-day per event: two days of a 100,000-drive fleet is ~200,000 small rows.
-    rows = await db.fetch(
-        """SELECT body::text AS body FROM events
-           WHERE tenant_id = $1 AND type = 'drives.smart_daily'
-             AND ts >= $2 AND day >= ($2 AT TIME ZONE 'UTC')::date
-           ORDER BY ts""", tenant_id, since)
-    for start in range(0, len(rows), BATCH):
-        events = [_decode(r["body"]) for r in rows[start:start + BATCH]]
+    # One drive-day per event: two days of a 100,000-drive fleet is ~200,000 small rows, read in batches.
+    async for events in stored_events(state, tenant_id, SmartDaily, since, batch=BATCH):
         seen += len(events)
-        async with db.acquire() as conn, conn.transaction():
+        async with state.db.acquire() as conn, conn.transaction():
             added += await write_rows(conn, event_rows(events, tenant_id))
     return {"events": seen, "added": added}
 
 
 async def sync_events_job(ctx, payload: SyncEvents) -> dict:
     since = datetime.now(UTC) - timedelta(hours=payload.hours)
-    tenants = [ctx.tenant_id] if ctx.tenant_id is not None else [r["tenant_id"] for r in await ctx.db.fetch(
-        "SELECT DISTINCT tenant_id FROM events WHERE type = 'drives.smart_daily' AND day >= $1::date", since.date())]
+    tenants = [ctx.tenant_id] if ctx.tenant_id is not None else await tenant_ids(ctx.state)
     out = {"tenants": len(tenants), "events": 0, "added": 0}
     for tenant_id in tenants:
-        r = await sync_events(ctx.db, tenant_id, since)
+        r = await sync_events(ctx.state, tenant_id, since)
         out["events"] += r["events"]
         out["added"] += r["added"]
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 from typing import Annotated
 
 import msgspec
@@ -52,7 +53,7 @@ class EventController(Controller):
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
                 raise InvalidInput("timestamps need a timezone (e.g. 2026-01-02T00:00:00Z)", field=f"query.{name}")
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, datetime, UUID) if cursor else None
         rows = await state.flywheel.db.fetch(
             """SELECT event_id, type, ts, subject_id, session_id, received_at, body FROM events
                WHERE tenant_id = $1

@@ -216,15 +216,16 @@ class ModelRuntime:
         log.info("model activated", family=family, version=version, tenant=str(tenant_id))
 
 
-async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *,
+async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
                       chunk_rows: int = 50_000, progress=None) -> tuple[int, np.ndarray]:
     """Score an Arrow table (feature columns by name) with the active version, in chunks.
 
     For plugins' batch jobs: the same sessions and feature order as the HTTP
-    endpoints. Returns (version, scores). `progress(done, total)` is awaited
-    after each chunk when given.
+    endpoints. `version` scores with that ready version instead of the active
+    one. Returns (version, scores). `progress(done, total)` is awaited after
+    each chunk when given.
     """
-    model = await state.models.active(tenant_id, family)
+    model = await _model(state, tenant_id, family, version)
     out = np.empty(table.num_rows, dtype=np.float32)
     for start in range(0, table.num_rows, chunk_rows):
         X = model.spec.table_matrix(table.slice(start, chunk_rows))
@@ -232,3 +233,20 @@ async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table,
         if progress is not None:
             await progress(start + len(X), table.num_rows)
     return model.version, out
+
+
+async def explain_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
+                        top: int = 3) -> list[Explanation]:
+    """Each row's `top` largest feature contributions (log-odds), off the event loop.
+
+    About 2 ms a row on a few hundred trees: explain the rows people look at
+    (the riskiest), not a whole table. `version`: as for `score_table`.
+    """
+    model = await _model(state, tenant_id, family, version)
+    return await model.explain(model.spec.table_matrix(table), top)
+
+
+async def _model(state: Any, tenant_id: UUID, family: str, version: int | None) -> LoadedModel:
+    if version is None:
+        return await state.models.active(tenant_id, family)
+    return await state.models.load(tenant_id, family, version)

@@ -16,12 +16,11 @@ def example() -> None:
 @click.option("--tenant", required=True, help="Tenant name or id.")
 def count(tenant: str) -> None:
     """Count a tenant's notes now (the same code the job runs)."""
-    from flywheel.server.auth.service import find_tenant
-    from flywheel.server.cli.context import connected, settings_or_exit
+    from flywheel.server.plugin_api import cli_state, find_tenant
 
     async def go() -> None:
-        async with connected(settings_or_exit()) as state:
-            t = await find_tenant(state.db, tenant)
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
             n = await state.db.fetchval("SELECT count(*) FROM example_notes WHERE tenant_id = $1", t.id)
         click.echo(f"{t.name}: {n} notes")
 

@@ -31,7 +31,7 @@ class Stats(msgspec.Struct):
 class CountNotes(msgspec.Struct, forbid_unknown_fields=True):
     """Payload of the `example.count_notes` job."""
 
-    note_prefix: str = ""
+    note_prefix: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class NoteViewed(Event, tag="example.note_viewed"):

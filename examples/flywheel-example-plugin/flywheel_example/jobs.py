@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from flywheel.server import JobContext
+from flywheel.server.plugin_api import JobContext, tenant_ids
 from flywheel_example.contracts import CountNotes
 
 
 async def count_notes(ctx: JobContext, payload: CountNotes) -> dict:
     """Count the tenant's notes (or every tenant's, when run by cron)."""
-    tenants = [ctx.tenant_id] if ctx.tenant_id else [
-        r["id"] for r in await ctx.db.fetch("SELECT id FROM tenants ORDER BY id")]
+    tenants = [ctx.tenant_id] if ctx.tenant_id else await tenant_ids(ctx.state)
     counted = 0
     for i, tenant_id in enumerate(tenants, 1):
         await ctx.db.execute(
             """INSERT INTO example_stats (tenant_id, notes, counted_at)
-               SELECT $1, count(*), now() FROM example_notes WHERE tenant_id = $1 AND title LIKE $2 || '%'
+               SELECT $1, count(*), now() FROM example_notes WHERE tenant_id = $1 AND starts_with(title, $2)
                ON CONFLICT (tenant_id) DO UPDATE SET notes = excluded.notes, counted_at = excluded.counted_at""",
             tenant_id, payload.note_prefix)
         counted += 1

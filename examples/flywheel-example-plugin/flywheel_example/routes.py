@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from flywheel.server import Caller, NotFound
+from flywheel.server.plugin_api import Caller, NotFound
 from flywheel_example.contracts import NoteCreate, NoteRead, Stats
 
 _COLS = "id, title, body, created_at"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from flywheel.server.cli.main import cli
+from flywheel.server.plugin_api import job_status, run_here
+from flywheel.server.testing import cli
 
 
 async def test_plugin_is_loaded_from_its_entry_point(client, tenant):
@@ -55,18 +56,14 @@ async def test_job_counts_notes_and_is_idempotent(client, tenant, worker):
 
 
 async def test_cron_job_counts_every_tenant(state, make_tenant, client):
-    from flywheel.server.jobs.runner import run_job
-    from flywheel.server.jobs.queue import create_job_row
-
     cron_plugin, cron = state.contributions.cron_jobs["example.count_notes_hourly"]
     assert cron_plugin == "example" and cron.minute == 5
     t = await make_tenant()
     await client.post("/v1/example/notes", json={"title": "x"}, headers=t.headers)
-    spec = state.contributions.jobs[cron.job][1]
-    job_id = await create_job_row(state, spec, None, cron.payload)
-    await run_job(state, spec, job_id, {"note_prefix": ""})
-    row = await state.db.fetchrow("SELECT state, result FROM jobs WHERE id = $1", job_id)
-    assert row["state"] == "succeeded" and row["result"]["tenants"] >= 1
+    job_id, task = await run_here(state, cron.job, cron.payload, tenant_id=None)  # as a cron tick runs it
+    await task
+    status = await job_status(state, job_id, tenant_id=None)
+    assert status.state.value == "succeeded" and status.result["tenants"] >= 1
     assert await state.db.fetchval("SELECT notes FROM example_stats WHERE tenant_id = $1", t.id) == 1
 
 

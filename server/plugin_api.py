@@ -1,0 +1,199 @@
+"""The plugin API: everything a Flywheel plugin uses from the server, and nothing else.
+
+A plugin imports from here and from `flywheel.contracts`; anything else under
+`flywheel.server` is internal and may change in any release (an import
+contract in Flywheel's own tests keeps the built-in plugins to this rule).
+Every name is documented in docs/plugins.md under "The plugin API", with
+the version it appeared in. Names are added, never renamed or removed
+without a deprecation first (docs/plugins.md, "Changelog").
+
+Every function takes the app state first: `on_startup` and `on_demo` get it,
+jobs have it as `ctx.state`, route handlers as `state.flywheel`, CLI commands
+from `cli_state()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from flywheel.contracts.events import Event
+from flywheel.contracts.jobs import JobRead
+from flywheel.contracts.models import Explanation, ModelVersionRead
+from flywheel.contracts.tenants import TenantRead
+from flywheel.server.auth.principal import Caller, Principal
+from flywheel.server.console.charts import bar_chart, histogram, line_chart
+from flywheel.server.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from flywheel.server.hookspecs import hookimpl, subscribe
+from flywheel.server.jobs.context import JobContext
+from flywheel.server.pagination import decode_cursor, encode_cursor
+from flywheel.server.state import AppState
+from flywheel.server.store.base import ObjectInfo, ObjectStore
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import numpy as np
+    import pyarrow as pa
+
+__all__ = [
+    # hooks
+    "hookimpl", "subscribe",
+    # requests and errors
+    "Caller", "Principal", "ApiError", "Conflict", "Forbidden", "InvalidInput", "NotFound", "Unauthorized",
+    "Unavailable",
+    # state, jobs
+    "AppState", "JobContext", "JobRead", "enqueue", "run_here", "job_status", "follow_job",
+    # events
+    "stored_events",
+    # tenants and CLI commands
+    "TenantRead", "find_tenant", "create_tenant", "tenant_ids", "cli_state",
+    # models
+    "ModelVersionRead", "Explanation", "active_version", "model_version", "score_table", "explain_table",
+    # pagination, console, store
+    "encode_cursor", "decode_cursor", "bar_chart", "line_chart", "histogram", "ObjectStore", "ObjectInfo",
+    "tenant_store",
+]
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+async def enqueue(state: AppState, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
+    """Queue job `name` for a worker; returns the job id (status at `GET /v1/jobs/{id}`). Since 0.1."""
+    from flywheel.server.jobs.queue import enqueue as _enqueue
+
+    return await _enqueue(state, name, payload, tenant_id=tenant_id)
+
+
+async def run_here(state: AppState, name: str, payload: Any = None, *,
+                   tenant_id: UUID | None) -> tuple[UUID, asyncio.Task]:
+    """Run job `name` in this process now, recorded like a queued one. Since 0.2.
+
+    For CLI commands and demo data that must not wait for a worker. Returns
+    the job id and the task running it; the task never raises for a failing
+    job: read its status (`job_status`, `follow_job`).
+    """
+    from flywheel.server.jobs.queue import start_here
+
+    return await start_here(state, name, payload, tenant_id=tenant_id)
+
+
+async def job_status(state: AppState, job_id: UUID, *, tenant_id: UUID | None) -> JobRead:
+    """The job's state, progress, result and error (404 if it is not this tenant's). Since 0.2."""
+    from flywheel.server.jobs.status import job_status as _status
+
+    return await _status(state.db, job_id, tenant_id)
+
+
+async def follow_job(state: AppState, job_id: UUID, *, tenant_id: UUID | None, on_progress: Any = None,
+                     interval: float = 0.2) -> JobRead:
+    """Wait until the job has succeeded or failed; `on_progress(JobRead)` (sync or async)
+    sees each poll, e.g. to drive a progress bar. Since 0.2."""
+    from flywheel.server.jobs.status import follow_job as _follow
+
+    return await _follow(state.db, job_id, tenant_id, on_progress, interval=interval)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def stored_events(state: AppState, tenant_id: UUID, event_type: type[Event], since: datetime,
+                  until: datetime | None = None, *, batch: int = 5000) -> AsyncIterator[list[Event]]:
+    """The tenant's stored events of `event_type` with `since <= ts < until`, oldest first,
+    in lists of at most `batch`, decoded into `event_type` (as stored: PII scrubbed).
+    ``async for events in stored_events(...)``. Since 0.2."""
+    from flywheel.server.ingest.reading import stored_events as _stored
+
+    return _stored(state, tenant_id, event_type, since, until, batch=batch)
+
+
+# -- tenants and CLI commands ---------------------------------------------------------------
+
+
+async def find_tenant(state: AppState, name_or_id: str) -> TenantRead:
+    """The tenant with this name or id, or NotFound. Since 0.2."""
+    from flywheel.server.auth.service import find_tenant as _find
+
+    return await _find(state.db, name_or_id)
+
+
+async def create_tenant(state: AppState, name: str) -> TenantRead:
+    """A new tenant (Conflict if the name is taken). Since 0.2."""
+    from flywheel.server.auth.service import create_tenant as _create
+
+    return await _create(state.db, name)
+
+
+async def tenant_ids(state: AppState) -> list[UUID]:
+    """Every tenant's id: for cron jobs (`ctx.tenant_id` None) that work tenant by tenant. Since 0.2."""
+    from flywheel.server.auth.service import list_tenants
+
+    return [t.id for t in await list_tenants(state.db)]
+
+
+@asynccontextmanager
+async def cli_state(**settings: Any) -> AsyncIterator[AppState]:
+    """A started app state for a CLI command: settings from the environment (`settings`
+    override them), embedded Postgres and Redis when none are configured, migrations
+    applied. A bad setting exits with code 2 and a message naming it. Since 0.2."""
+    from flywheel.server.cli.context import connected, settings_or_exit
+
+    async with connected(settings_or_exit(**settings)) as state:
+        yield state
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+async def active_version(state: AppState, tenant_id: UUID, family: str) -> int | None:
+    """The version of `family` the tenant serves, or None. Since 0.2."""
+    from flywheel.server.models.registry import active_version as _active
+
+    return await _active(state.db, tenant_id, family)
+
+
+async def model_version(state: AppState, tenant_id: UUID, family: str, version: int) -> ModelVersionRead:
+    """One version of `family`: state, metrics, error (NotFound if there is none). Since 0.2."""
+    from flywheel.server.models.registry import get_version
+
+    return await get_version(state.db, tenant_id, family, version)
+
+
+async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,
+                      version: int | None = None, chunk_rows: int = 50_000,
+                      progress: Any = None) -> tuple[int, np.ndarray]:
+    """Scores of an Arrow table's rows (feature columns by name) with the active version
+    (or `version`): (version, float32 scores). `progress(done, total)` is awaited per chunk.
+    The same ONNX sessions as `/score`. Since 0.1."""
+    from flywheel.server.models.runtime import score_table as _score
+
+    return await _score(state, tenant_id, family, table, version=version, chunk_rows=chunk_rows,
+                        progress=progress)
+
+
+async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,
+                        version: int | None = None, top: int = 3) -> list[Explanation]:
+    """Each row's `top` largest feature contributions, computed off the event loop (~2 ms a
+    row: explain the rows people look at, not whole tables). Since 0.2."""
+    from flywheel.server.models.runtime import explain_table as _explain
+
+    return await _explain(state, tenant_id, family, table, version=version, top=top)
+
+
+# -- store -------------------------------------------------------------------------
+
+
+def tenant_store(state: AppState, tenant_id: UUID) -> ObjectStore:
+    """The object store as one tenant sees it: every key under its own prefix. Since 0.1."""
+    return state.tenant_store(tenant_id)
