@@ -1,8 +1,8 @@
 """Flywheel's server core.
 
-What a plugin imports from here is the plugin API, kept stable:
-`hookimpl`, `subscribe`, `Principal` (the caller, a route dependency named `principal`),
-`JobContext` (a job's first argument) and the errors a handler may raise.
+Plugins import `flywheel.server.plugin_api` (docs/plugins.md, "The plugin
+API"). The names below are the 0.1 plugin API, kept importable from here for
+plugins written against 0.1: deprecated, removed in 1.0.
 """
 
 import importlib.metadata

@@ -54,3 +54,26 @@ def test_readme_documents_every_setting_and_command():
     assert not missing, f"README.md does not document: {missing}"
     core_commands = [name for name in cli.commands if name != "example"]
     assert [c for c in core_commands if f"`flywheel {c}" not in readme] == []
+
+
+def test_every_name_of_the_plugin_api_is_documented():
+    """docs/plugins.md has a `#### `name`` heading for each public name, and nothing stale."""
+    from flywheel.server import plugin_api
+
+    guide = (REPO / "docs" / "plugins.md").read_text()
+    section = guide[guide.index("## The plugin API"):guide.index("## Testing a plugin")]
+    documented = set(re.findall(r"^#### `(\w+)`$", section, re.M))
+    public = set(plugin_api.__all__)
+    assert public - documented == set(), f"document in docs/plugins.md: {sorted(public - documented)}"
+    assert documented - public == set(), f"documented but not in the plugin API: {sorted(documented - public)}"
+    assert all(re.search(r"Since \d+\.\d+", block) for block in section.split("#### ")[1:]), \
+        "each entry says since which version"
+
+
+def test_plugin_api_functions_say_since_which_version():
+    from flywheel.server import plugin_api
+
+    for name in plugin_api.__all__:
+        obj = getattr(plugin_api, name)
+        if inspect.isfunction(obj) and obj.__module__ == plugin_api.__name__:
+            assert obj.__doc__ and "Since " in obj.__doc__, name
