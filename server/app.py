@@ -6,6 +6,28 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from flywheel.server import __version__
+from flywheel.server.api.health import healthz, metrics, readyz
+from flywheel.server.api.jobs import JobController
+from flywheel.server.api.keys import TenantController
+from flywheel.server.api.plugins import list_plugins
+from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
+from flywheel.server.console import console_router, console_templates, with_html_errors
+from flywheel.server.contributions import collect
+from flywheel.server.errors import EXCEPTION_HANDLERS
+from flywheel.server.gc_tuning import tune_for_serving
+from flywheel.server.hosts import HostCheck
+from flywheel.server.idempotency import idempotency_middleware
+from flywheel.server.ingest.api import EventController, PiiController
+from flywheel.server.ingest.fastpath import IngestFastPath
+from flywheel.server.input_guard import input_guard
+from flywheel.server.jobs.core_jobs import CORE_CRONS, CORE_JOBS
+from flywheel.server.models.api import ModelController
+from flywheel.server.openapi import document_errors
+from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_manager
+from flywheel.server.settings import Settings
+from flywheel.server.state import AppState
+from flywheel.server.telemetry import request_tracing_middleware, tracing_enabled
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
@@ -13,30 +35,6 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
-
-from flywheel.server import __version__
-from flywheel.server.api.health import healthz, metrics, readyz
-from flywheel.server.api.jobs import JobController
-from flywheel.server.api.keys import TenantController
-from flywheel.server.api.plugins import list_plugins
-from flywheel.server.gc_tuning import tune_for_serving
-from flywheel.server.hosts import HostCheck
-from flywheel.server.idempotency import idempotency_middleware
-from flywheel.server.input_guard import input_guard
-from flywheel.server.ingest.api import EventController, PiiController
-from flywheel.server.ingest.fastpath import IngestFastPath
-from flywheel.server.models.api import ModelController
-from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
-from flywheel.server.auth.service import KeyCache
-from flywheel.server.console import console_router, console_templates, with_html_errors
-from flywheel.server.contributions import collect
-from flywheel.server.errors import EXCEPTION_HANDLERS
-from flywheel.server.jobs.core_jobs import CORE_CRONS, CORE_JOBS
-from flywheel.server.openapi import document_errors
-from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_manager
-from flywheel.server.settings import Settings
-from flywheel.server.state import AppState
-from flywheel.server.telemetry import request_tracing_middleware, tracing_enabled
 
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
                PiiController, ModelController]
@@ -51,7 +49,6 @@ def build_state(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypo
     for spec in CORE_CRONS:
         contributions.cron_jobs[spec.name] = ("core", spec)
     state = AppState(settings=settings, pm=pm, contributions=contributions)
-    state.extras["core.keys"] = KeyCache()
     return state
 
 

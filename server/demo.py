@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import click
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth import service
 from flywheel.server.hooks import call_hook
@@ -24,7 +23,7 @@ async def load_demo(state: AppState) -> Path:
     row = await db.fetchrow("SELECT id FROM tenants WHERE name = $1", DEMO_TENANT)
     tenant_id = row["id"] if row else (await service.create_tenant(db, DEMO_TENANT)).id
     key = _saved_key(path, tenant_id)
-    if key is None or await state.extras["core.keys"].resolve(db, key) is None:
+    if key is None or await state.keys.resolve(db, key) is None:
         created = await service.create_key(db, tenant_id, "demo-admin", [Scope.ADMIN])
         key = created.secret
     base_url = f"http://{state.settings.host}:{state.settings.port}"

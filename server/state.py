@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-
+from flywheel.server.auth.service import KeyCache
 from flywheel.server.contributions import Contributions
 from flywheel.server.db.migrations import CORE_SOURCE, migrate
 from flywheel.server.db.pool import create_pool as create_db_pool
@@ -24,6 +24,10 @@ from flywheel.server.plugin_manager import FlywheelPluginManager
 from flywheel.server.settings import Settings
 
 if TYPE_CHECKING:
+    from flywheel.server.ingest.archive import JsonlArchiver
+    from flywheel.server.ingest.service import Ingestor
+    from flywheel.server.ingest.subscribers import Subscribers
+    from flywheel.server.models.runtime import ModelRuntime
     from flywheel.server.store import ObjectStore
 
 log = structlog.get_logger("flywheel.state")
@@ -37,9 +41,13 @@ class AppState:
     db: asyncpg.Pool | None = None
     redis: ArqRedis | None = None
     store: ObjectStore | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # plugin-owned objects, keyed by plugin name
-    ingestor: Any = None  # the ingestion engine, in processes that serve the API
-    models: Any = None  # ModelRuntime: ONNX sessions and active versions (server/models/runtime.py)
+    # Plugins' own objects, keyed by plugin name ("drives.demo"); the core keeps none here.
+    extras: dict[str, Any] = field(default_factory=dict)
+    keys: KeyCache = field(default_factory=KeyCache)  # API key lookups, shared by auth and the ingest fast path
+    ingestor: Ingestor | None = None  # the ingestion engine, in processes that serve the API
+    subscribers: Subscribers | None = None  # on_events_committed dispatch (API processes)
+    archiver: JsonlArchiver | None = None  # the JSONL event archive (API processes, when enabled)
+    models: ModelRuntime | None = None  # ONNX sessions and active versions (server/models/runtime.py)
     started: bool = False
 
     @property
@@ -85,9 +93,9 @@ class AppState:
             archiver = JsonlArchiver(self)
             ingestor.engine.listeners.append(archiver.offer)
             archiver.start()
-            self.extras["core.archiver"] = archiver
+            self.archiver = archiver
         subscribers.start()
-        self.extras["core.subscribers"] = subscribers
+        self.subscribers = subscribers
         await ingestor.start()
         self.ingestor = ingestor
 
@@ -105,9 +113,10 @@ class AppState:
         if self.ingestor is None:
             return
         await self.ingestor.stop()  # flushes what was accepted first
-        for name in ("core.subscribers", "core.archiver"):
-            if name in self.extras:
-                await self.extras.pop(name).stop()
+        for helper in (self.subscribers, self.archiver):
+            if helper is not None:
+                await helper.stop()
+        self.subscribers = self.archiver = None
         self.ingestor = None
 
     async def stop(self) -> None:

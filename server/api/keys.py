@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, delete, get, post
-from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
-
 from flywheel.contracts.tenants import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, TenantRead
 from flywheel.server.auth import service
 from flywheel.server.auth.principal import Caller
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
 
 class TenantController(Controller):
@@ -34,5 +33,5 @@ class TenantController(Controller):
     @delete("/keys/{key_id:uuid}", operation_id="revokeKey", opt={"scope": "admin"}, status_code=200)
     async def revoke_key(self, state: State, principal: Caller, key_id: FromPath[UUID]) -> ApiKeyRead:
         revoked = await service.revoke_key(state.flywheel.db, principal.tenant_id, key_id)
-        state.flywheel.extras["core.keys"].forget()
+        state.flywheel.keys.forget()
         return revoked

@@ -9,15 +9,14 @@ else `write`.
 
 from __future__ import annotations
 
+from flywheel.contracts.tenants import Scope
+from flywheel.server.auth.principal import Principal
+from flywheel.server.errors import Forbidden, Unauthorized
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Receive, Send
 from litestar.types import Scope as AsgiScope
-
-from flywheel.contracts.tenants import Scope
-from flywheel.server.auth.principal import Principal
-from flywheel.server.errors import Forbidden, Unauthorized
 
 PUBLIC = "public"
 CONSOLE = "console"
@@ -39,7 +38,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'",
                                headers={"WWW-Authenticate": "Bearer"})
         state = connection.app.state.flywheel
-        principal = await state.extras["core.keys"].resolve(state.db, key.strip())
+        principal = await state.keys.resolve(state.db, key.strip())
         if principal is None:
             raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         return AuthenticationResult(user=principal, auth=principal.key_id)

@@ -24,15 +24,17 @@ import math
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from flywheel.server.auth.keys import parse_key
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
-from flywheel.server.auth.keys import parse_key
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.console")
 
@@ -144,7 +146,7 @@ class SignInLimiter:
 _LIMITERS: weakref.WeakKeyDictionary[Any, SignInLimiter] = weakref.WeakKeyDictionary()
 
 
-def sign_in_limiter(state: Any) -> SignInLimiter:
+def sign_in_limiter(state: AppState) -> SignInLimiter:
     """The limiter on `state`'s Redis; counters are named after the deployment's queue.
 
     Replicas of one deployment share the queue name, so they share the

@@ -19,15 +19,17 @@ import tempfile
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
-
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.ingest")
 FLUSH_INTERVAL_S = 1.0
@@ -54,7 +56,7 @@ def parquet_key(day: date) -> str:
 
 
 class JsonlArchiver:
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
         self.queue: asyncio.Queue[list[EventRow]] = asyncio.Queue(maxsize=QUEUE_GROUPS)
         self._task: asyncio.Task | None = None
@@ -103,7 +105,7 @@ class JsonlArchiver:
                 log.exception("JSONL archive write failed", tenant_id=str(tenant_id), day=str(day))
 
 
-async def compact_day(state: Any, tenant_id: UUID, day: date, progress=None) -> dict[str, Any]:
+async def compact_day(state: AppState, tenant_id: UUID, day: date, progress=None) -> dict[str, Any]:
     """Write one tenant's events of `day` as Parquet; returns what was written."""
     store = state.tenant_store(tenant_id)
     total = await state.db.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1 AND day = $2",
@@ -145,7 +147,7 @@ def _table(rows: list[tuple]) -> pa.Table:
                                 schema=PARQUET_SCHEMA)
 
 
-def _tmp_dir(state: Any) -> str:
+def _tmp_dir(state: AppState) -> str:
     path = state.settings.data_path / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

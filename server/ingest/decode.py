@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Union
 
 import msgspec
-
 from flywheel.contracts.events import Event, RejectedEvent
 from flywheel.server.errors import MSGSPEC_AT, ApiError
 

@@ -26,18 +26,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import msgspec
 import structlog
-
 from flywheel.server.db.pool import ACQUIRE_TIMEOUT_S, DATA_ERRORS, NoAnswer, bounded
 from flywheel.server.errors import ApiError, Unavailable
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.pgcopy import copy_source, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
 from flywheel.server.ingest.spool import Spool, SpoolFull
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.ingest")
 
@@ -98,7 +100,7 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
 
 
 class IngestEngine:
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         s = state.settings
         self.state = state
         self.settings = s

@@ -26,23 +26,25 @@ the endpoint; tests run the same requests through both paths.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
-from opentelemetry import trace
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond
 from flywheel.server.errors import ApiError
 from flywheel.server.telemetry import tracing_enabled
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 PATH = "/v1/events"
 _encode = msgspec.json.encode
 
 
 class IngestFastPath:
-    def __init__(self, app: Any, state: Any, prometheus: PrometheusConfig | None = None) -> None:
+    def __init__(self, app: Any, state: AppState, prometheus: PrometheusConfig | None = None) -> None:
         self.app = app
         self.state = state
         self.max_body = state.settings.max_body_bytes
@@ -126,7 +128,7 @@ class IngestFastPath:
         if scheme.lower() != "bearer" or not key:
             return None
         try:
-            principal = await self.state.extras["core.keys"].resolve(self.state.db, key)
+            principal = await self.state.keys.resolve(self.state.db, key)
         except ApiError:  # the key store is away: Litestar's auth answers 503 as usual
             return None
         if principal is None or not principal.allows(Scope.INGEST):

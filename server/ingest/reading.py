@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 import msgspec
 import structlog
-
 from flywheel.contracts.events import Event
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.ingest")
 E = TypeVar("E", bound=Event)
@@ -24,7 +26,7 @@ WHERE tenant_id = $1 AND type = $2
 ORDER BY ts, event_id"""
 
 
-async def stored_events(state: Any, tenant_id: UUID, event_type: type[E], since: datetime,
+async def stored_events(state: AppState, tenant_id: UUID, event_type: type[E], since: datetime,
                         until: datetime | None = None, *, batch: int = 5000) -> AsyncIterator[list[E]]:
     """The tenant's events of `event_type` with `since <= ts < until`, oldest first, in lists
     of at most `batch`, decoded into `event_type` (PII already scrubbed, as stored).

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-
 from flywheel.contracts.events import IngestResult, RejectedEvent
 from flywheel.contracts.pii import PiiAllowList
 from flywheel.server.db.pool import bounded
@@ -20,6 +19,9 @@ from flywheel.server.ingest.engine import IngestEngine
 from flywheel.server.ingest.pii import BUILTIN_SCRUBBERS, CompiledAllowList, PiiScrubber
 from flywheel.server.ingest.rows import EventRow
 from flywheel.server.validation import MAX_DEPTH, NUL_MESSAGE, find_problem
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 ALLOW_LIST_TTL_S = 5.0  # how long a replica may use a tenant's allow-list before re-reading it
 ALLOW_LIST_READ_TIMEOUT_S = 1.0
@@ -32,7 +34,7 @@ _new_row = tuple.__new__
 class Ingestor:
     """One per app: owns the decoder, the scrubber and the engine."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         c = state.contributions
         s = state.settings
         self.state = state

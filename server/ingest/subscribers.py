@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import msgspec
 import structlog
-
-from flywheel.server.hooks import implementations, call_impl
+from flywheel.server.hooks import call_impl, implementations
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.ingest")
 QUEUE_GROUPS = 256
 
 
 class Subscribers:
-    def __init__(self, state: Any, event_types: list[type]) -> None:
+    def __init__(self, state: AppState, event_types: list[type]) -> None:
         self.state = state
         union: Any = Union[tuple(event_types)] if len(event_types) > 1 else event_types[0]
         self.decoder = msgspec.json.Decoder(union)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-
 from flywheel.contracts.jobs import JobProgress
 
 if TYPE_CHECKING:

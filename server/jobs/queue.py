@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-
 from flywheel.contracts.jobs import JobSpec
-from flywheel.server.errors import ApiError, Forbidden, InvalidInput, NotFound, Unavailable, from_msgspec
+from flywheel.server.errors import (
+    ApiError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    from_msgspec,
+)
 from flywheel.server.validation import check_int_range, reject_nul
 
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
-async def create_job_row(state: Any, spec: JobSpec, tenant_id: UUID | None, payload: Any) -> UUID:
+
+async def create_job_row(state: AppState, spec: JobSpec, tenant_id: UUID | None, payload: Any) -> UUID:
     job_id = uuid.uuid4()
     await state.db.execute(
         "INSERT INTO jobs (id, tenant_id, name, payload) VALUES ($1, $2, $3, $4)",
@@ -37,7 +46,7 @@ def validate_payload(spec: JobSpec, payload: Any) -> Any:
         raise from_msgspec(exc, prefix="$.payload") from None
 
 
-def _prepare(state: Any, name: str, payload: Any, tenant_id: UUID | None) -> tuple[JobSpec, Any]:
+def _prepare(state: AppState, name: str, payload: Any, tenant_id: UUID | None) -> tuple[JobSpec, Any]:
     entry = state.contributions.jobs.get(name)
     if entry is None:
         raise NotFound(f"no job named {name!r}", field="$.name")
@@ -51,7 +60,7 @@ def _prepare(state: Any, name: str, payload: Any, tenant_id: UUID | None) -> tup
     return spec, validate_payload(spec, payload)
 
 
-async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
+async def enqueue(state: AppState, name: str, payload: Any = None, *, tenant_id: UUID | None) -> UUID:
     """Queue job `name` for `tenant_id`; returns the job id to poll at `/v1/jobs/{id}`."""
     spec, validated = _prepare(state, name, payload, tenant_id)
     job_id = await create_job_row(state, spec, tenant_id, validated)
@@ -69,7 +78,7 @@ async def enqueue(state: Any, name: str, payload: Any = None, *, tenant_id: UUID
     return job_id
 
 
-async def start_here(state: Any, name: str, payload: Any = None, *,
+async def start_here(state: AppState, name: str, payload: Any = None, *,
                      tenant_id: UUID | None) -> tuple[UUID, asyncio.Task]:
     """Run job `name` in this process now, recorded in `jobs` like a queued one.
 

@@ -9,18 +9,20 @@ because an exception is a bug or bad input, not a lost worker.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
 import structlog
 from arq import cron
 from arq.worker import func
+from flywheel.contracts.jobs import CronSpec, JobSpec
+from flywheel.server.jobs.context import JobContext
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from flywheel.contracts.jobs import CronSpec, JobSpec
-from flywheel.server.jobs.context import JobContext
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.jobs")
 tracer = trace.get_tracer("flywheel.jobs")
@@ -44,7 +46,7 @@ def _result_dict(value: Any) -> dict[str, Any] | None:
     return built if isinstance(built, dict) else {"value": built}
 
 
-async def run_job(state: Any, spec: JobSpec, job_id: UUID, payload: Any, *, attempt: int = 1) -> dict[str, Any]:
+async def run_job(state: AppState, spec: JobSpec, job_id: UUID, payload: Any, *, attempt: int = 1) -> dict[str, Any]:
     """Run one job to completion, recording every transition in `jobs`."""
     row = await state.db.fetchrow(
         """UPDATE jobs SET state = 'running', started_at = now(), attempts = attempts + 1, error = NULL

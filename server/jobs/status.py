@@ -8,7 +8,6 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-
 from flywheel.contracts.jobs import JobProgress, JobRead, JobState
 from flywheel.server.errors import NotFound
 

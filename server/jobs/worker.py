@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
-
 from flywheel.server.jobs.runner import arq_cron, arq_function
 from flywheel.server.jobs.serializer import job_deserializer, job_serializer
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 STATE_KEY = "flywheel_state"
 
@@ -17,7 +19,7 @@ def _state_of(ctx: dict[str, Any]) -> Any:
     return ctx[STATE_KEY]
 
 
-def build_worker(state: Any, *, burst: bool = False, handle_signals: bool = True, max_jobs: int = 4,
+def build_worker(state: AppState, *, burst: bool = False, handle_signals: bool = True, max_jobs: int = 4,
                  poll_delay: float = 0.5) -> Worker:
     """One ARQ worker for all registered jobs.
 

@@ -7,11 +7,6 @@ import time
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.exceptions import ValidationException
-from litestar.params import JSONBody, PathParameter, QueryParameter
-
 from flywheel.contracts.jobs import JobRead
 from flywheel.contracts.models import (
     TRAINING_PARAMS,
@@ -37,11 +32,15 @@ from flywheel.server.errors import (
 )
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.models import registry
+from flywheel.server.models.families import family_of
 from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
-from flywheel.server.models.families import family_of
 from flywheel.server.models.training import check_monotone
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ValidationException
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
 # Version numbers are Postgres integers: larger ones cannot name anything.

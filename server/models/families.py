@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flywheel.contracts.models import ModelFamily
 from flywheel.server.errors import NotFound
 
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
-def family_of(state: Any, name: str) -> ModelFamily:
+
+def family_of(state: AppState, name: str) -> ModelFamily:
     """The family registered as `name`, or 404 naming `$.family`."""
     entry = state.contributions.model_families.get(name)
     if entry is None:

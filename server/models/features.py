@@ -17,7 +17,6 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
-
 from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.models import FeatureInfo
 from flywheel.server.errors import ApiError, InvalidInput, from_msgspec

@@ -24,7 +24,7 @@ import collections
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
@@ -32,12 +32,14 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import structlog
-
 from flywheel.contracts.models import Contribution, Explanation
 from flywheel.server.errors import NotFound
 from flywheel.server.models import registry
 from flywheel.server.models.features import FeatureSpec, feature_spec
 from flywheel.server.models.onnx import OnnxClassifier
+
+if TYPE_CHECKING:
+    from flywheel.server.state import AppState
 
 log = structlog.get_logger("flywheel.models")
 CACHED_VERSIONS = 32
@@ -100,7 +102,7 @@ def explanations(names: tuple[str, ...], X: np.ndarray, contrib: np.ndarray, top
 
 
 class ModelRuntime:
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
         self._loaded: collections.OrderedDict[tuple, LoadedModel] = collections.OrderedDict()
         self._loading: dict[tuple, asyncio.Future] = {}
@@ -216,7 +218,7 @@ class ModelRuntime:
         log.info("model activated", family=family, version=version, tenant=str(tenant_id))
 
 
-async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
+async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
                       chunk_rows: int = 50_000, progress=None) -> tuple[int, np.ndarray]:
     """Score an Arrow table (feature columns by name) with the active version, in chunks.
 
@@ -235,7 +237,7 @@ async def score_table(state: Any, tenant_id: UUID, family: str, table: pa.Table,
     return model.version, out
 
 
-async def explain_table(state: Any, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
+async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
                         top: int = 3) -> list[Explanation]:
     """Each row's `top` largest feature contributions (log-odds), off the event loop.
 
@@ -246,7 +248,7 @@ async def explain_table(state: Any, tenant_id: UUID, family: str, table: pa.Tabl
     return await model.explain(model.spec.table_matrix(table), top)
 
 
-async def _model(state: Any, tenant_id: UUID, family: str, version: int | None) -> LoadedModel:
+async def _model(state: AppState, tenant_id: UUID, family: str, version: int | None) -> LoadedModel:
     if version is None:
         return await state.models.active(tenant_id, family)
     return await state.models.load(tenant_id, family, version)

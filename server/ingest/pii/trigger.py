@@ -13,9 +13,7 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect
-
 from flywheel.contracts.pii import Scrubber
-
 
 # What every built-in kind needs at the least: an "@" (email), two colons
 # around hex digits (IPv6), a dotted quad (IPv4), or a run of at least nine
