@@ -33,14 +33,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from rich.console import Console
-from rich.table import Table
-
-from benchmarks.services import BenchServices
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth import service
 from flywheel.server.db.migrations import CORE_SOURCE, migrate
 from flywheel.server.testing.live import free_port
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.services import BenchServices
 
 BIN = Path(sys.executable).parent
 console = Console(stderr=True)
@@ -176,11 +176,11 @@ async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int)
     connections, in chunks of 5,000 rows: the highest rate is the ceiling.
     """
     import msgspec
-
-    from benchmarks.loadgen import make_body
     from flywheel.server.ingest.engine import _init_connection
     from flywheel.server.ingest.pgcopy import copy_source, encode_rows
     from flywheel.server.ingest.rows import COLUMNS, EventRow
+
+    from benchmarks.loadgen import make_body
 
     # As the load generator sends them: batches of 100 sharing a timestamp,
     # timestamps advancing (here by 1 ms a batch).

@@ -21,7 +21,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-
 TEMPLATE = ('{"type":"core.generic","event_id":"%s","ts":"%s","subject_id":"drive-%d","session_id":"s-%d",'
             '"attributes":{"smart_5_raw":%d,"smart_187_raw":%d,"smart_194_raw":%d,"model":"ST4000DM000",'
             '"capacity_bytes":%d,"failure":false}}')

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-
 from flywheel.server.testing.services import LOCAL_POSTGRES, LOCAL_REDIS, answers, with_database
 
 

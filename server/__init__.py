@@ -8,7 +8,14 @@ plugins written against 0.1: deprecated, removed in 1.0.
 import importlib.metadata
 
 from flywheel.server.auth.principal import Caller, Principal
-from flywheel.server.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from flywheel.server.errors import (
+           ApiError,
+           Conflict,
+           Forbidden,
+           InvalidInput,
+           NotFound,
+           Unavailable,
+)
 from flywheel.server.hookspecs import hookimpl, subscribe
 from flywheel.server.jobs.context import JobContext
 

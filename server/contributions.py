@@ -12,8 +12,6 @@ from typing import Any, Callable
 
 import click
 import msgspec
-from litestar import Router
-
 from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.models import ModelFamily
@@ -22,6 +20,7 @@ from flywheel.contracts.pii import Scrubber
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.hooks import call_hook_sync
 from flywheel.server.plugin_manager import FlywheelPluginManager
+from litestar import Router
 
 CORE = "core"
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import msgspec
 import structlog
+from flywheel.contracts.errors import ErrorBody, ErrorDetail
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-
-from flywheel.contracts.errors import ErrorBody, ErrorDetail
 
 log = structlog.get_logger("flywheel.errors")
 

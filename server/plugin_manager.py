@@ -12,7 +12,6 @@ from types import ModuleType
 from typing import Any, Iterable
 
 import pluggy
-
 from flywheel.contracts.plugins import PluginRead
 from flywheel.server import hookspecs
 

@@ -7,9 +7,8 @@ import inspect
 import pkgutil
 from typing import Any
 
-import msgspec
-
 import flywheel.contracts
+import msgspec
 from flywheel.server.contributions import Contributions
 
 

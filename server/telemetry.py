@@ -13,14 +13,13 @@ import logging
 import sys
 
 import structlog
+from flywheel.server.settings import Settings
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-from flywheel.server.settings import Settings
 
 _configured = False
 

@@ -6,13 +6,12 @@ import uuid
 
 import msgspec
 import pytest
-from litestar import get
-
 from flywheel.contracts.jobs import JobSpec
 from flywheel.contracts.tenants import Scope
 from flywheel.server import hookimpl
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
+from litestar import get
 
 
 class NotePayload(msgspec.Struct):

@@ -8,9 +8,14 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from flywheel.server.console.charts import (
+    bar_chart,
+    histogram,
+    histogram_counts,
+    line_chart,
+    nice_ticks,
+)
 from markupsafe import Markup
-
-from flywheel.server.console.charts import bar_chart, histogram, histogram_counts, line_chart, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAY0 = date(2026, 3, 1)

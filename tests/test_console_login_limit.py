@@ -17,9 +17,12 @@ import httpx
 import pytest
 import redis.asyncio
 import structlog
-
-from flywheel.server.console.ratelimit import (PER_ADDRESS, PER_KEY_PREFIX, client_address,
-                                               sign_in_limiter)
+from flywheel.server.console.ratelimit import (
+    PER_ADDRESS,
+    PER_KEY_PREFIX,
+    client_address,
+    sign_in_limiter,
+)
 
 
 def new_address() -> str:

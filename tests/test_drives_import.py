@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
 from flywheel.plugins.drives.daily import DrivesImportError, import_file
 
 
@@ -97,7 +96,6 @@ async def test_bad_files_are_refused_and_nothing_is_written(content, message, ma
 async def test_cli_imports_with_progress_and_refuses_bad_files(backblaze, make_tenant, database, flywheel_settings,
                                                              open_tmp):
     from click.testing import CliRunner
-
     from flywheel.server.cli.main import cli
 
     t = await make_tenant()

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
-
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 from flywheel.plugins.drives.model import training_table
@@ -227,7 +226,6 @@ async def test_train_smoke_cli(flywheel_settings, database):
     import asyncio
 
     from click.testing import CliRunner
-
     from flywheel.server.cli.main import cli
 
     env = {"DATABASE_URL": flywheel_settings.database_url, "REDIS_URL": flywheel_settings.redis_url,

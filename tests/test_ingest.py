@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pyarrow.parquet as pq
 import pytest
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
@@ -384,7 +383,6 @@ async def test_metrics_count_events(client, tenant):
 
 async def test_cli_compacts_a_day(client, tenant, flywheel_settings, state):
     from click.testing import CliRunner
-
     from flywheel.server.cli.main import cli
 
     day = datetime.now(UTC).date() - timedelta(days=3)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 import pytest_asyncio
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.ingest.fastpath import IngestFastPath

@@ -20,7 +20,6 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.auth import service

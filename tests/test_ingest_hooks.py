@@ -16,7 +16,6 @@ from uuid import UUID
 import msgspec
 import pytest
 import pytest_asyncio
-
 from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.pii import Scrubber
 from flywheel.server import hookimpl, subscribe

@@ -24,7 +24,6 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import pytest
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.auth import service

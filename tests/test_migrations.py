@@ -8,9 +8,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.db.migrations import CORE_SOURCE, MigrationError, migrate, pending, read_source
+
 from tests.schema_dump import dump_schema
 
 SCHEMA_FILE = Path(__file__).parent / "schema" / "core.txt"

@@ -12,13 +12,12 @@ import uuid
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.testing.live import LiveServer
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 
 @pytest.fixture(scope="session")

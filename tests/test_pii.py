@@ -17,12 +17,17 @@ from pathlib import Path
 import msgspec
 import pytest
 import structlog
-
 from flywheel.contracts.events import GenericEvent
-from flywheel.contracts.pii import MAX_ENTRIES, MAX_ENTRY_CHARS, PiiAllowList, Scrubber, validate_allow_list
+from flywheel.contracts.pii import (
+    MAX_ENTRIES,
+    MAX_ENTRY_CHARS,
+    PiiAllowList,
+    Scrubber,
+    validate_allow_list,
+)
 from flywheel.server.ingest.pii import (
-    BUILTIN_TRIGGER,
     BUILTIN_SCRUBBERS,
+    BUILTIN_TRIGGER,
     CompiledAllowList,
     PiiScrubber,
     luhn_ok,

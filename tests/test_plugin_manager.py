@@ -7,8 +7,6 @@ import types
 import click
 import msgspec
 import pytest
-from litestar import get
-
 from flywheel.contracts.events import Event
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.server import hookimpl
@@ -17,6 +15,7 @@ from flywheel.server.contributions import ContributionError
 from flywheel.server.hooks import HookError, call_hook
 from flywheel.server.plugin_manager import PluginLoadError, create_plugin_manager
 from flywheel.server.settings import load_settings
+from litestar import get
 
 
 def plugin(name: str, version: str = "1.0", **hooks) -> types.SimpleNamespace:

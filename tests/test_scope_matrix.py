@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth.middleware import required_scope
 from flywheel.server.auth.principal import Principal

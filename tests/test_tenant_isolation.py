@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from route_sweep import fill, protected_routes
 
 MARKER = f"tenant-b-secret-{uuid.uuid4().hex[:8]}"
@@ -225,9 +224,8 @@ def _bases(state, name: str) -> list[dict[str, Any]]:
 
 
 async def test_jobs_queued_by_tenant_a_leave_tenant_b_untouched(app, client, state, tenants):
-    from hostile import payload_variants
-
     from flywheel.server.testing import eventually
+    from hostile import payload_variants
 
     a, b = tenants
     # B's own event reaches its JSONL archive within a second: wait, so only A can change anything.

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Annotated
 
 import msgspec
-
 from flywheel.contracts.events import Event
 
 # The SMART attributes with their own columns (raw values); see the migration.

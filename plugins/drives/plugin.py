@@ -51,7 +51,6 @@ def register_cron_jobs():
 
     # After the night's imports; a day already built is skipped, so an extra run costs little.
     from flywheel.plugins.drives.scoring import ScoreFleet
-
     from flywheel.plugins.drives.sync import SyncEvents
 
     return [CronSpec(name="drives.sync_events_hourly", job="drives.sync_events", minute=30, payload=SyncEvents()),

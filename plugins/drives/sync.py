@@ -10,11 +10,9 @@ is left alone, so running it twice changes nothing).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
 from typing import Annotated
 
 import msgspec
-
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.contracts import SmartDaily
 from flywheel.plugins.drives.daily import event_rows, write_rows

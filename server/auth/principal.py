@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import TypeAlias
 from uuid import UUID
 
-from litestar.di import NamedDependency
-
 from flywheel.contracts.tenants import Scope
+from litestar.di import NamedDependency
 
 # What each scope also grants.
 IMPLIED = {

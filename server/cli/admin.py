@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 import msgspec
-from rich.console import Console
-from rich.table import Table
-
 from flywheel.contracts.tenants import Scope
 from flywheel.server.cli.context import connected, run_async, settings_or_exit, state_or_exit
+from rich.console import Console
+from rich.table import Table
 
 console = Console(stderr=True)
 
@@ -24,7 +23,8 @@ def migrate(check: bool) -> None:
     settings = settings_or_exit()
 
     async def go() -> None:
-        from flywheel.server.db.migrations import migrate as apply, pending
+        from flywheel.server.db.migrations import migrate as apply
+        from flywheel.server.db.migrations import pending
 
         async with connected(settings, migrate=False) as state:
             async with state.db.acquire() as conn:

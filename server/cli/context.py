@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 import click
-
 from flywheel.server.app import build_state
 from flywheel.server.settings import Settings, SettingsError, load_settings
 from flywheel.server.state import AppState

@@ -6,7 +6,6 @@ import asyncio
 
 import msgspec
 import structlog
-
 from flywheel.server.settings import Settings
 
 log = structlog.get_logger("flywheel.embedded")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from flywheel.server.cli.context import connected, run_async, settings_or_exit
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 @click.group()

@@ -5,7 +5,13 @@
 artifacts, plugins) talks to `ObjectStore` only.
 """
 
-from flywheel.server.store.base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, validate_key
+from flywheel.server.store.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StoreError,
+    validate_key,
+)
 from flywheel.server.store.factory import open_store
 
 __all__ = ["ObjectInfo", "ObjectNotFound", "ObjectStore", "StoreError", "open_store", "validate_key"]

@@ -10,8 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
-
-from flywheel.server.store.base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, validate_key
+from flywheel.server.store.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StoreError,
+    validate_key,
+)
 
 
 class PrefixedStore(ObjectStore):

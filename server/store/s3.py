@@ -17,8 +17,13 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
-
-from flywheel.server.store.base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, validate_key
+from flywheel.server.store.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StoreError,
+    validate_key,
+)
 
 # Files above this size are uploaded in parts, so memory stays bounded.
 MULTIPART_THRESHOLD = 64 << 20

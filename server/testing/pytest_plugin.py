@@ -41,7 +41,6 @@ from uuid import UUID
 
 import pytest
 import pytest_asyncio
-
 from flywheel.contracts.tenants import Scope
 
 

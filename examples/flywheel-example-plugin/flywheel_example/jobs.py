@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flywheel.server.plugin_api import JobContext, tenant_ids
+
 from flywheel_example.contracts import CountNotes
 
 

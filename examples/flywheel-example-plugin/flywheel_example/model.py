@@ -13,7 +13,6 @@ import math
 import msgspec
 import numpy as np
 import pyarrow as pa
-
 from flywheel.contracts.models import ModelFamily
 
 
