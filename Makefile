@@ -12,7 +12,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # as root on Debian and missing).
 TEST_SYSTEM_PACKAGES ?= chromium
 
-.PHONY: up install install-test system-deps test clean
+.PHONY: up install install-test system-deps lint test clean
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Flywheel needs Python 3.11, found " + sys.version.split()[0])'
@@ -42,7 +42,12 @@ system-deps:
 	  else echo "missing system packages:$$missing (install them, or run make test as root on Debian)"; fi; \
 	fi
 
-test: install-test
+# ruff (rules in pyproject.toml) and the plugin-boundary import contract, before the tests.
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: install-test lint
 	$(PY) -m pytest -q
 
 clean:

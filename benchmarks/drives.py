@@ -27,6 +27,10 @@ from datetime import date, timedelta
 
 import lightgbm as lgb
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.services import BenchServices, run_job_now
 from flywheel.contracts.tenants import Scope
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
@@ -35,10 +39,6 @@ from flywheel.plugins.drives.scoring import score_day, store_risks
 from flywheel.server.app import build_state
 from flywheel.server.auth import service
 from flywheel.server.settings import load_settings
-from rich.console import Console
-from rich.table import Table
-
-from benchmarks.services import BenchServices, run_job_now
 
 console = Console(stderr=True)
 TRAIN_END = date(2026, 6, 30)

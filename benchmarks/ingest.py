@@ -33,14 +33,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from flywheel.contracts.tenants import Scope
-from flywheel.server.auth import service
-from flywheel.server.db.migrations import CORE_SOURCE, migrate
-from flywheel.server.testing.live import free_port
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.services import BenchServices
+from flywheel.contracts.tenants import Scope
+from flywheel.server.auth import service
+from flywheel.server.db.migrations import CORE_SOURCE, migrate
+from flywheel.server.testing.live import free_port
 
 BIN = Path(sys.executable).parent
 console = Console(stderr=True)
@@ -143,8 +143,8 @@ def run_flywheel(svc: BenchServices, key: str, args) -> dict:
            "FLYWHEEL_DATA_DIR": str(svc.scratch / "data"), "FLYWHEEL_PORT": str(port),
            "FLYWHEEL_LOG_LEVEL": "WARNING", "FLYWHEEL_ARCHIVE_JSONL": "0",
            "FLYWHEEL_QUEUE": f"bench-{uuid.uuid4().hex[:6]}"}
-    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--workers", str(args.workers)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", proc)
         return _load(f"http://127.0.0.1:{port}/v1/events", args, [f"Authorization: Bearer {key}"], proc.pid)
@@ -156,7 +156,8 @@ def run_peer(svc: BenchServices, tenant_id: uuid.UUID, args) -> dict:
     port = free_port()
     env = {**os.environ, "PEER_DATABASE_URL": svc.database_url, "PEER_TENANT_ID": str(tenant_id)}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.peers.fastapi_ingest.app:app",
-                             "--port", str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
+                             "--port", str(port), "--workers", str(args.workers), "--no-access-log",
+                             "--log-level", "warning"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait(f"http://127.0.0.1:{port}/docs", proc)
@@ -176,11 +177,11 @@ async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int)
     connections, in chunks of 5,000 rows: the highest rate is the ceiling.
     """
     import msgspec
+
+    from benchmarks.loadgen import make_body
     from flywheel.server.ingest.engine import _init_connection
     from flywheel.server.ingest.pgcopy import copy_source, encode_rows
     from flywheel.server.ingest.rows import COLUMNS, EventRow
-
-    from benchmarks.loadgen import make_body
 
     # As the load generator sends them: batches of 100 sharing a timestamp,
     # timestamps advancing (here by 1 ms a batch).
@@ -203,7 +204,7 @@ async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int)
                                              init=_init_connection)
             queue = list(range(len(chunks)))
 
-            async def copier() -> None:
+            async def copier(pool=pool, queue=queue, method=method) -> None:
                 async with pool.acquire() as conn:
                     while queue:
                         i = queue.pop()

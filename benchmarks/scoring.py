@@ -31,17 +31,17 @@ import joblib
 import lightgbm as lgb
 import msgspec
 import numpy as np
-from flywheel.contracts.tenants import Scope
-from flywheel.server.app import build_state
-from flywheel.server.auth import service
-from flywheel.server.settings import load_settings
-from flywheel.server.testing.live import free_port
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import scoring_plugin
 from benchmarks.ingest import _stop, _wait
 from benchmarks.services import BenchServices, run_job_now
+from flywheel.contracts.tenants import Scope
+from flywheel.server.app import build_state
+from flywheel.server.auth import service
+from flywheel.server.settings import load_settings
+from flywheel.server.testing.live import free_port
 
 console = Console(stderr=True)
 FAMILY = scoring_plugin.FAMILY.name

@@ -6,11 +6,10 @@ worker), plus the plugin in benchmarks/scoring_plugin.py.
 
 from __future__ import annotations
 
+from benchmarks import scoring_plugin
 from flywheel.server.app import create_app
 from flywheel.server.cli.context import settings_or_exit
 from flywheel.server.telemetry import configure_tracing
-
-from benchmarks import scoring_plugin
 
 
 def app():

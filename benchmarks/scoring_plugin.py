@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 import pyarrow as pa
+
 from flywheel.contracts.models import ModelFamily
 from flywheel.server import hookimpl
 

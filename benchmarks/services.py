@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+
 from flywheel.server.testing.services import LOCAL_POSTGRES, LOCAL_REDIS, answers, with_database
 
 

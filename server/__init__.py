@@ -20,5 +20,5 @@ from flywheel.server.hookspecs import hookimpl, subscribe
 from flywheel.server.jobs.context import JobContext
 
 __version__ = importlib.metadata.version("flywheel")
-__all__ = ["__version__", "hookimpl", "subscribe", "Caller", "Principal", "JobContext", "ApiError", "Conflict", "Forbidden",
-           "InvalidInput", "NotFound", "Unavailable"]
+__all__ = ["__version__", "hookimpl", "subscribe", "Caller", "Principal", "JobContext", "ApiError", "Conflict",
+           "Forbidden", "InvalidInput", "NotFound", "Unavailable"]

@@ -6,6 +6,14 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+
 from flywheel.server import __version__
 from flywheel.server.api.health import healthz, metrics, readyz
 from flywheel.server.api.jobs import JobController
@@ -28,13 +36,6 @@ from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_
 from flywheel.server.settings import Settings
 from flywheel.server.state import AppState
 from flywheel.server.telemetry import request_tracing_middleware, tracing_enabled
-from litestar import Litestar, Router
-from litestar.config.compression import CompressionConfig
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
                PiiController, ModelController]

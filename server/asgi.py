@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
 from flywheel.contracts.errors import ErrorBody
 
 JSON_HEADER = (b"content-type", b"application/json")

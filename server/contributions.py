@@ -7,11 +7,14 @@ plugins and their versions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import click
 import msgspec
+from litestar import Router
+
 from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.models import ModelFamily
@@ -20,7 +23,6 @@ from flywheel.contracts.pii import Scrubber
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.hooks import call_hook_sync
 from flywheel.server.plugin_manager import FlywheelPluginManager
-from litestar import Router
 
 CORE = "core"
 

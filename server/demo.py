@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import click
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth import service
 from flywheel.server.hooks import call_hook

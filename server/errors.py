@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 import structlog
-from flywheel.contracts.errors import ErrorBody, ErrorDetail
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+
+from flywheel.contracts.errors import ErrorBody, ErrorDetail
 
 log = structlog.get_logger("flywheel.errors")
 
@@ -109,7 +110,8 @@ def handle_validation(request: Request, exc: ValidationException) -> Response[Er
             key = item.get("key")
             source = item.get("source")
             field = _field_path(key, source)
-            details.append(ErrorDetail(code="validation_error", message=str(item.get("message", "invalid")), field=field))
+            message = str(item.get("message", "invalid"))
+            details.append(ErrorDetail(code="validation_error", message=message, field=field))
     first = details[0] if details else None
     message = first.message if first else str(exc.detail)
     body = ErrorBody(status=400 if exc.status_code == 400 else 422,

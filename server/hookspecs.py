@@ -32,6 +32,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+
     from flywheel.contracts.events import Event
     from flywheel.contracts.jobs import CronSpec, JobSpec
     from flywheel.contracts.models import ModelFamily

@@ -25,9 +25,10 @@ import re
 from typing import Any
 
 import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
 from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond_error
 from flywheel.server.auth.middleware import required_scope
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("flywheel.idempotency")
 

@@ -23,10 +23,11 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import msgspec
+from litestar.types import ASGIApp, Receive, Scope, Send
+
 from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond_error
 from flywheel.server.errors import ApiError
 from flywheel.server.validation import MAX_DEPTH, NUL_MESSAGE, check_document
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWN_BODY_CHECKS = "own_body_checks"

@@ -8,10 +8,11 @@ clients (and schemathesis) see the truth.
 
 from __future__ import annotations
 
-from flywheel.contracts.errors import ErrorBody
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
+
+from flywheel.contracts.errors import ErrorBody
 
 _ALWAYS = {400: "bad request", 404: "not found", 405: "method not allowed", 413: "body too large",
            422: "invalid input (`field` names the value at fault)", 500: "internal error",

@@ -12,6 +12,7 @@ import base64
 from typing import Any
 
 import msgspec
+
 from flywheel.server.errors import InvalidInput
 
 MAX_CURSOR_CHARS = 1000

@@ -7,11 +7,13 @@ tests can build apps with exactly the plugins they need.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
+
 from flywheel.contracts.plugins import PluginRead
 from flywheel.server import hookspecs
 

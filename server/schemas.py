@@ -7,8 +7,9 @@ import inspect
 import pkgutil
 from typing import Any
 
-import flywheel.contracts
 import msgspec
+
+import flywheel.contracts
 from flywheel.server.contributions import Contributions
 
 

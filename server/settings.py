@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Mapping
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec

@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+
 from flywheel.server.auth.service import KeyCache
 from flywheel.server.contributions import Contributions
 from flywheel.server.db.migrations import CORE_SOURCE, migrate

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from flywheel.server.testing.live import free_port
 
 ACCESS_KEY = "flywheel-test"

@@ -6,12 +6,13 @@ import uuid
 
 import msgspec
 import pytest
+from litestar import get
+
 from flywheel.contracts.jobs import JobSpec
 from flywheel.contracts.tenants import Scope
 from flywheel.server import hookimpl
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
-from litestar import get
 
 
 class NotePayload(msgspec.Struct):
@@ -100,7 +101,8 @@ async def test_validation_errors_name_the_field(client, tenant, body, field):
 
 
 async def test_malformed_json_and_unknown_route(client, tenant):
-    r = await client.post("/v1/keys", content=b"{not json", headers={**tenant.headers, "content-type": "application/json"})
+    r = await client.post("/v1/keys", content=b"{not json",
+                          headers={**tenant.headers, "content-type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] in ("validation_error", "bad_request", "malformed_body")
     error_of(await client.get("/v1/no-such-thing", headers=tenant.headers), 404, "not_found")
     error_of(await client.put("/v1/tenant", headers=tenant.headers), 405, "method_not_allowed")
@@ -161,7 +163,8 @@ async def test_jobs_run_through_the_worker_and_report_progress(client, tenant, w
 
 
 async def test_job_errors(client, tenant):
-    err = error_of(await client.post("/v1/jobs", json={"name": "nope.nothing"}, headers=tenant.headers), 404, "not_found")
+    err = error_of(await client.post("/v1/jobs", json={"name": "nope.nothing"}, headers=tenant.headers), 404,
+                   "not_found")
     assert err["field"] == "$.name"
     r = await client.post("/v1/jobs", json={"name": "example.count_notes", "payload": {"note_prefix": 5}},
                           headers=tenant.headers)

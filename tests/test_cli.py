@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+
 from flywheel.server.cli.main import cli
 from flywheel.server.testing.live import free_port
 

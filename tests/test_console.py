@@ -9,10 +9,10 @@ import re
 import uuid
 
 import pytest
+
 from flywheel.server.app import create_app
 from flywheel.server.testing.browser import sign_in
 from flywheel.server.testing.live import LiveServer
-
 from tests.console_demo import DemoPlugin
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from markupsafe import Markup
+
 from flywheel.server.console.charts import (
     bar_chart,
     histogram,
@@ -15,7 +17,6 @@ from flywheel.server.console.charts import (
     line_chart,
     nice_ticks,
 )
-from markupsafe import Markup
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAY0 = date(2026, 3, 1)
@@ -111,7 +112,7 @@ def test_line_chart_with_long_ranges_ticks_months_and_accepts_datetimes():
     long = {"s": [(DAY0 + timedelta(days=i), i) for i in range(200)]}
     dates = [t for t in texts(parse(line_chart(long, title="t"))) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t or "")]
     assert dates and all(d.endswith("-01") for d in dates) and len(dates) <= 7
-    moments = {"s": [(datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(hours=h), h) for h in range(12)]}
+    moments = {"s": [(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=h), h) for h in range(12)]}
     assert "2026-03-01 06:00" in texts(parse(line_chart(moments, title="t")))
     with pytest.raises(TypeError, match="one kind"):
         line_chart({"s": [(DAY0, 1), (3.0, 2)]}, title="mixed")

@@ -8,6 +8,8 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from litestar import get, post
+
 from flywheel.contracts.pages import Page
 from flywheel.contracts.tenants import Scope
 from flywheel.server import hookimpl
@@ -16,8 +18,6 @@ from flywheel.server.console.security import safe_next
 from flywheel.server.contributions import ContributionError
 from flywheel.server.testing.client import app_client
 from flywheel.server.testing.console import console_client as make_console_client
-from litestar import get, post
-
 from tests.console_demo import DemoPlugin
 
 ORIGIN = {"Origin": "http://testserver"}

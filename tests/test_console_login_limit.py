@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis.asyncio
 import structlog
+
 from flywheel.server.console.ratelimit import (
     PER_ADDRESS,
     PER_KEY_PREFIX,

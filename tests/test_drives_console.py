@@ -10,6 +10,7 @@ from datetime import date
 from urllib.parse import quote
 
 import pytest
+
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 from flywheel.plugins.drives.scoring import score_day

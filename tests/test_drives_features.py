@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pyarrow.compute as pc
 import pytest
+
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from flywheel.plugins.drives.daily import DrivesImportError, import_file
 
 
@@ -96,6 +97,7 @@ async def test_bad_files_are_refused_and_nothing_is_written(content, message, ma
 async def test_cli_imports_with_progress_and_refuses_bad_files(backblaze, make_tenant, database, flywheel_settings,
                                                              open_tmp):
     from click.testing import CliRunner
+
     from flywheel.server.cli.main import cli
 
     t = await make_tenant()
@@ -153,8 +155,8 @@ async def test_records_the_subscriber_missed_are_synced_from_the_events_table(cl
             break
         await asyncio.sleep(0.02)
     # As if the subscriber had been dropped under backpressure for two of them:
-    await database.execute("DELETE FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number IN ('SYNC1', 'SYNC3')",
-                           tenant.id)
+    await database.execute(
+        "DELETE FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number IN ('SYNC1', 'SYNC3')", tenant.id)
     r = await client.post("/v1/jobs", json={"name": "drives.sync_events", "payload": {"hours": 6}},
                           headers=tenant.headers)
     await worker()

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
+
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 from flywheel.plugins.drives.model import training_table
@@ -79,8 +80,8 @@ async def test_scoring_job_stores_risk_and_reasons(client, worker, fleet_tenant,
     active = await database.fetchval(
         "SELECT count(*) FROM drives_features WHERE tenant_id = $1 AND day = $2 AND NOT failure", t.id, END)
     assert job["result"]["drives"] == active and job["result"]["day"] == END.isoformat()
-    rows = await database.fetch("SELECT serial_number, risk, reasons FROM drives_risk WHERE tenant_id = $1 AND day = $2",
-                                t.id, END)
+    rows = await database.fetch(
+        "SELECT serial_number, risk, reasons FROM drives_risk WHERE tenant_id = $1 AND day = $2", t.id, END)
     assert len(rows) == active
     # Ground truth from the generator: drives that are degrading at the end of the window score far higher.
     s5 = {r["serial_number"]: r["s5_d30"] for r in await database.fetch(
@@ -226,6 +227,7 @@ async def test_train_smoke_cli(flywheel_settings, database):
     import asyncio
 
     from click.testing import CliRunner
+
     from flywheel.server.cli.main import cli
 
     env = {"DATABASE_URL": flywheel_settings.database_url, "REDIS_URL": flywheel_settings.redis_url,

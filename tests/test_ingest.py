@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pyarrow.parquet as pq
 import pytest
+from ingest_helpers import batch, event
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
-from ingest_helpers import batch, event
 
 
 def error_of(response, status: int, code: str) -> dict:
@@ -383,6 +384,7 @@ async def test_metrics_count_events(client, tenant):
 
 async def test_cli_compacts_a_day(client, tenant, flywheel_settings, state):
     from click.testing import CliRunner
+
     from flywheel.server.cli.main import cli
 
     day = datetime.now(UTC).date() - timedelta(days=3)

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 import pytest_asyncio
+from ingest_helpers import batch, event
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.ingest.fastpath import IngestFastPath
 from flywheel.server.testing.client import app_client
-from ingest_helpers import batch, event
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -20,6 +20,8 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+from ingest_helpers import batch
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.auth import service
@@ -27,7 +29,6 @@ from flywheel.server.embedded.postgres import EmbeddedPostgres
 from flywheel.server.settings import load_settings
 from flywheel.server.testing.client import app_client
 from flywheel.server.testing.live import free_port
-from ingest_helpers import batch
 
 FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
 pytestmark = pytest.mark.slow

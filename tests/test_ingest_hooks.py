@@ -16,12 +16,13 @@ from uuid import UUID
 import msgspec
 import pytest
 import pytest_asyncio
+from ingest_helpers import batch, event
+
 from flywheel.contracts.events import Event, GenericEvent
 from flywheel.contracts.pii import Scrubber
 from flywheel.server import hookimpl, subscribe
 from flywheel.server.app import create_app
 from flywheel.server.testing.client import app_client
-from ingest_helpers import batch, event
 
 
 def plugin(name: str, version: str = "1.0", **hooks) -> types.SimpleNamespace:

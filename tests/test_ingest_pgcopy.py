@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import msgspec
+
 from flywheel.server.ingest.pgcopy import copy_source, encode_rows
 from flywheel.server.ingest.rows import COLUMNS, EventRow
 

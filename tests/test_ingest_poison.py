@@ -24,6 +24,8 @@ from pathlib import Path
 import asyncpg
 import msgspec
 import pytest
+from ingest_helpers import batch, event
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.auth import service
@@ -34,7 +36,6 @@ from flywheel.server.ingest.spool import Spool
 from flywheel.server.settings import load_settings
 from flywheel.server.testing import eventually
 from flywheel.server.testing.client import app_client
-from ingest_helpers import batch, event
 
 pytestmark = pytest.mark.slow
 

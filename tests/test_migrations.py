@@ -8,9 +8,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.db.migrations import CORE_SOURCE, MigrationError, migrate, pending, read_source
-
 from tests.schema_dump import dump_schema
 
 SCHEMA_FILE = Path(__file__).parent / "schema" / "core.txt"
@@ -47,7 +47,8 @@ async def test_second_run_applies_nothing(empty_db):
 async def test_database_from_a_newer_release_is_refused(empty_db):
     _, conn = empty_db
     await migrate(conn, [CORE_SOURCE])
-    await conn.execute("INSERT INTO flywheel_migrations (namespace, version, name, checksum) VALUES ('core', 9999, 'future', 'x')")
+    await conn.execute("INSERT INTO flywheel_migrations (namespace, version, name, checksum) "
+                       "VALUES ('core', 9999, 'future', 'x')")
     with pytest.raises(MigrationError, match="core/9999"):
         await migrate(conn, [CORE_SOURCE])
 

@@ -14,6 +14,7 @@ import lightgbm as lgb
 import msgspec
 import numpy as np
 import pytest
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
@@ -128,6 +129,7 @@ async def test_batch_scoring_json_and_msgpack_agree_with_single_rows(client, tra
 
     # The batch helper plugins' jobs use: same sessions, same answers.
     import pyarrow as pa
+
     from flywheel.server.models.runtime import score_table
 
     table = pa.Table.from_pylist(rows)

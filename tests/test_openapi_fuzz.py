@@ -12,12 +12,13 @@ import uuid
 
 import pytest
 import schemathesis
-from flywheel.contracts.tenants import Scope
-from flywheel.server.app import create_app
-from flywheel.server.testing.live import LiveServer
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from flywheel.contracts.tenants import Scope
+from flywheel.server.app import create_app
+from flywheel.server.testing.live import LiveServer
 
 
 @pytest.fixture(scope="session")

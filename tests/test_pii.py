@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import structlog
+
 from flywheel.contracts.events import GenericEvent
 from flywheel.contracts.pii import (
     MAX_ENTRIES,

@@ -15,8 +15,8 @@ import time
 import uuid
 
 import structlog
-from flywheel.server.ingest.pii import pattern_fingerprint
 
+from flywheel.server.ingest.pii import pattern_fingerprint
 from tests.ingest_helpers import event
 
 # Classic exponential-backtracking shapes. Measured here with Python's `re`:

@@ -7,6 +7,8 @@ import types
 import click
 import msgspec
 import pytest
+from litestar import get
+
 from flywheel.contracts.events import Event
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.server import hookimpl
@@ -15,7 +17,6 @@ from flywheel.server.contributions import ContributionError
 from flywheel.server.hooks import HookError, call_hook
 from flywheel.server.plugin_manager import PluginLoadError, create_plugin_manager
 from flywheel.server.settings import load_settings
-from litestar import get
 
 
 def plugin(name: str, version: str = "1.0", **hooks) -> types.SimpleNamespace:
@@ -62,7 +63,8 @@ def test_duplicate_job_names_and_namespacing():
     b = plugin("beta", register_jobs=lambda: [JobSpec(name="alpha.run", func=job)])
     with pytest.raises(ContributionError, match="must be namespaced as 'beta.<name>'"):
         build_state(settings(), [a, b])
-    c = plugin("alpha2", register_jobs=lambda: [JobSpec(name="alpha2.run", func=job), JobSpec(name="alpha2.run", func=job)])
+    c = plugin("alpha2", register_jobs=lambda: [JobSpec(name="alpha2.run", func=job),
+                                                JobSpec(name="alpha2.run", func=job)])
     with pytest.raises(ContributionError, match="job 'alpha2.run' is registered by both"):
         build_state(settings(), [c])
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from route_sweep import fill_shaped, handler_of, protected_routes
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth.middleware import required_scope
 from flywheel.server.auth.principal import Principal
-from route_sweep import fill_shaped, handler_of, protected_routes
 
 SCOPES = ("ingest", "read", "write", "admin")
 

@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+
 from flywheel.server.store import ObjectNotFound, StoreError, open_store
 from flywheel.server.store import s3 as s3_module
 

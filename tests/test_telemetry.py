@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from flywheel.server.app import build_state
 from flywheel.server.settings import load_settings
 
@@ -36,6 +37,7 @@ def test_hook_spans_name_the_plugin(spans):
 
 def test_json_logs_carry_fields_and_never_the_password(capsys):
     import structlog
+
     from flywheel.server.telemetry import configure_logging
 
     settings = load_settings({"FLYWHEEL_LOG_JSON": "1", "DATABASE_URL": "postgresql://u:hunter2@db/x"})
@@ -52,6 +54,7 @@ def test_json_logs_carry_fields_and_never_the_password(capsys):
 def test_logged_tracebacks_carry_no_local_values(as_json, capsys):
     """A frame's locals may hold a key or customer data: tracebacks in logs show code, not values."""
     import structlog
+
     from flywheel.server.settings import load_settings
     from flywheel.server.telemetry import configure_logging
 

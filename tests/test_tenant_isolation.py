@@ -224,8 +224,9 @@ def _bases(state, name: str) -> list[dict[str, Any]]:
 
 
 async def test_jobs_queued_by_tenant_a_leave_tenant_b_untouched(app, client, state, tenants):
-    from flywheel.server.testing import eventually
     from hostile import payload_variants
+
+    from flywheel.server.testing import eventually
 
     a, b = tenants
     # B's own event reaches its JSONL archive within a second: wait, so only A can change anything.

@@ -17,6 +17,8 @@ import lightgbm as lgb
 import msgspec
 import numpy as np
 import pytest
+from lightgbm.basic import _ConfigAliases
+
 from flywheel.contracts.models import (
     MAX_MODEL_LEAVES,
     TRAINING_PARAMS,
@@ -25,7 +27,6 @@ from flywheel.contracts.models import (
     TrainModel,
 )
 from flywheel.server.models.training import lightgbm_params
-from lightgbm.basic import _ConfigAliases
 
 FAMILY = "example.note_reopen"
 TRAIN = f"/v1/models/{FAMILY}/train"

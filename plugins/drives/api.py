@@ -12,6 +12,10 @@ from typing import Annotated, Literal
 from urllib.parse import unquote_to_bytes
 
 import msgspec
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import PathParameter, QueryParameter
+
 from flywheel.plugins.drives.contracts import (
     DayCount,
     DriveDetail,
@@ -26,9 +30,6 @@ from flywheel.plugins.drives.contracts import (
 )
 from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK, band
 from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
-from litestar import Controller, Request, get
-from litestar.datastructures import State
-from litestar.params import PathParameter, QueryParameter
 
 RISK_BINS = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]  # rare events: most drives sit near zero
 BANDS = {"low": (0.0, MEDIUM_RISK), "medium": (MEDIUM_RISK, HIGH_RISK), "high": (HIGH_RISK, 1.01)}

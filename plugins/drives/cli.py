@@ -22,8 +22,6 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
     Each file is written whole or not at all; files imported before are
     skipped, so an interrupted import resumes by running it again.
     """
-    from flywheel.plugins.drives.daily import DrivesImportError, import_file
-    from flywheel.server.plugin_api import cli_state, find_tenant
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -31,6 +29,9 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
         TextColumn,
         TimeRemainingColumn,
     )
+
+    from flywheel.plugins.drives.daily import DrivesImportError, import_file
+    from flywheel.server.plugin_api import cli_state, find_tenant
 
     files = sorted({f for p in paths for f in ([p] if p.is_file() else
                                                [*p.rglob("*.csv"), *p.rglob("*.csv.gz")])})
@@ -64,12 +65,16 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
 
 @drives.command()
 @click.option("--tenant", help="Tenant name or id (with --smoke: default 'drives-smoke', created if missing).")
-@click.option("--smoke", is_flag=True, help="Generate a small synthetic fleet first: an end-to-end run in under a minute.")
+@click.option("--smoke", is_flag=True,
+              help="Generate a small synthetic fleet first: an end-to-end run in under a minute.")
 @click.option("--split", type=click.Choice(["time", "random"]), default="time", show_default=True)
 @click.option("--activate/--no-activate", default=True, show_default=True,
               help="Activate the new version if it beats the active one on PR-AUC.")
 def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
     """Build features, train an H30 model version and score the fleet, showing each job's progress."""
+    from rich.console import Console
+    from rich.table import Table
+
     from flywheel.server.plugin_api import (
         NotFound,
         cli_state,
@@ -77,8 +82,6 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
         find_tenant,
         model_version,
     )
-    from rich.console import Console
-    from rich.table import Table
 
     if not tenant and not smoke:
         raise click.UsageError("--tenant is required (or use --smoke)")
@@ -122,8 +125,9 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
 
 async def run_with_progress(state, tenant_id, name: str, payload: dict, console) -> dict:
     """Run a job in this process (recorded in the jobs table) with a progress bar fed by its progress."""
-    from flywheel.server.plugin_api import follow_job, run_here
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flywheel.server.plugin_api import follow_job, run_here
 
     job_id, task = await run_here(state, name, payload, tenant_id=tenant_id)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 import msgspec
+
 from flywheel.contracts.events import Event
 
 # The SMART attributes with their own columns (raw values); see the migration.

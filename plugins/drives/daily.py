@@ -26,6 +26,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
 from flywheel.plugins.drives.contracts import KEY_COLUMNS, ImportResult, SmartDaily
 
 REQUIRED = ("date", "serial_number", "model", "capacity_bytes", "failure")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 from flywheel.server.plugin_api import active_version, job_status, run_here
 

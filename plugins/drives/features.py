@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.jobs import JobSpec
 
 TRACKED = (5, 187, 188, 197, 198, 199)  # levels and 7/30-day changes

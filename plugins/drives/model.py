@@ -17,6 +17,7 @@ from datetime import date
 import msgspec
 import numpy as np
 import pyarrow as pa
+
 from flywheel.contracts.models import ModelFamily
 from flywheel.plugins.drives.features import TRACKED
 

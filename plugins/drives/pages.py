@@ -10,6 +10,11 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import QueryParameter
+from litestar.response import Template
+
 from flywheel.plugins.drives.api import (
     Serial,
     drive_detail,
@@ -19,10 +24,6 @@ from flywheel.plugins.drives.api import (
 )
 from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK
 from flywheel.server.plugin_api import Caller, InvalidInput
-from litestar import Controller, Request, get
-from litestar.datastructures import State
-from litestar.params import QueryParameter
-from litestar.response import Template
 
 ATTRIBUTES = {"5": "reallocated sectors", "187": "reported uncorrectable", "188": "command timeouts",
               "197": "pending sectors", "198": "offline uncorrectable", "199": "CRC errors"}

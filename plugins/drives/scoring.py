@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 import numpy as np
+
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.model import FAMILY_NAME, day_features
 from flywheel.server.plugin_api import active_version, explain_table, score_table, tenant_ids

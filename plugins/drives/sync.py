@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
+
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.contracts import SmartDaily
 from flywheel.plugins.drives.daily import event_rows, write_rows

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from flywheel.server.db.pool import bounded
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from flywheel.server.db.pool import bounded
 
 
 class Health(msgspec.Struct):

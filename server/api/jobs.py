@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
 from flywheel.contracts.jobs import JobPage, JobRead, JobState
 from flywheel.server.auth.principal import Caller
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.jobs.status import COLUMNS, job_read, job_status
 from flywheel.server.pagination import decode_cursor, encode_cursor
-from litestar import Controller, get, post
-from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 
 class JobCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from flywheel.contracts.tenants import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, TenantRead
-from flywheel.server.auth import service
-from flywheel.server.auth.principal import Caller
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
+
+from flywheel.contracts.tenants import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, TenantRead
+from flywheel.server.auth import service
+from flywheel.server.auth.principal import Caller
 
 
 class TenantController(Controller):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flywheel.contracts.plugins import PluginRead
 from litestar import get
 from litestar.datastructures import State
+
+from flywheel.contracts.plugins import PluginRead
 
 
 @get("/v1/plugins", operation_id="listPlugins", tags=["plugins"])

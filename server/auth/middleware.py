@@ -9,14 +9,15 @@ else `write`.
 
 from __future__ import annotations
 
-from flywheel.contracts.tenants import Scope
-from flywheel.server.auth.principal import Principal
-from flywheel.server.errors import Forbidden, Unauthorized
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Receive, Send
 from litestar.types import Scope as AsgiScope
+
+from flywheel.contracts.tenants import Scope
+from flywheel.server.auth.principal import Principal
+from flywheel.server.errors import Forbidden, Unauthorized
 
 PUBLIC = "public"
 CONSOLE = "console"

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 from uuid import UUID
 
-from flywheel.contracts.tenants import Scope
 from litestar.di import NamedDependency
+
+from flywheel.contracts.tenants import Scope
 
 # What each scope also grants.
 IMPLIED = {

@@ -8,6 +8,7 @@ import uuid
 from uuid import UUID
 
 import asyncpg
+
 from flywheel.contracts.tenants import ApiKeyCreated, ApiKeyRead, Scope, TenantRead
 from flywheel.server.auth.keys import matches, new_key, parse_key
 from flywheel.server.auth.principal import Principal

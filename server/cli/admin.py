@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 import msgspec
-from flywheel.contracts.tenants import Scope
-from flywheel.server.cli.context import connected, run_async, settings_or_exit, state_or_exit
 from rich.console import Console
 from rich.table import Table
+
+from flywheel.contracts.tenants import Scope
+from flywheel.server.cli.context import connected, run_async, settings_or_exit, state_or_exit
 
 console = Console(stderr=True)
 
@@ -103,7 +104,8 @@ def keys_create(tenant: str, scopes: str, name: str) -> None:
     try:
         wanted = [Scope(s.strip()) for s in scopes.split(",") if s.strip()]
     except ValueError as exc:
-        raise click.BadParameter(f"{exc}; choose from {', '.join(s.value for s in Scope)}", param_hint="--scopes")
+        raise click.BadParameter(f"{exc}; choose from {', '.join(s.value for s in Scope)}",
+                                 param_hint="--scopes") from None
     if not wanted:
         raise click.BadParameter("give at least one scope", param_hint="--scopes")
     settings = settings_or_exit()
@@ -146,7 +148,8 @@ def _run_api(coro) -> None:
 
 
 @click.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: stdout).")
 def openapi(output: Path | None) -> None:
     """Write the OpenAPI document of the app with every loaded plugin."""
     from flywheel.server.app import create_app

@@ -6,10 +6,11 @@ import asyncio
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import click
+
 from flywheel.server.app import build_state
 from flywheel.server.settings import Settings, SettingsError, load_settings
 from flywheel.server.state import AppState

@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 import structlog
+
 from flywheel.server.settings import Settings
 
 log = structlog.get_logger("flywheel.embedded")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import click
-from flywheel.server.cli.context import connected, run_async, settings_or_exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flywheel.server.cli.context import connected, run_async, settings_or_exit
 
 
 @click.group()

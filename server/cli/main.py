@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from flywheel.server import __version__
 from flywheel.server.cli import admin, events, run
 from flywheel.server.settings import SettingsError, load_settings

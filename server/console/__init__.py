@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+from litestar import Router
+from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
 from flywheel.server.console.errors import is_console_path, with_html_errors
 from flywheel.server.console.middleware import console_auth_middleware
 from flywheel.server.console.pages import mounted_handlers, nav_items, template_packages
@@ -17,10 +22,6 @@ from flywheel.server.console.security import SECURITY_HEADERS
 from flywheel.server.console.sessions import COOKIE_PATH
 from flywheel.server.console.templating import environment, template_config
 from flywheel.server.console.views import home, login, login_form, logout
-from litestar import Router
-from litestar.datastructures import CacheControlHeader, ResponseHeader
-from litestar.static_files import create_static_files_router
-from litestar.template import TemplateConfig
 
 __all__ = ["console_router", "console_templates", "is_console_path", "with_html_errors", "CONSOLE_OPT"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from markupsafe import Markup, escape
 
@@ -296,7 +296,7 @@ def _x_number(x: XValue, kind: str) -> float:
     if _x_kind(x) != kind:
         raise TypeError(f"line_chart x values must all be of one kind, got {kind} and {_x_kind(x)}")
     if kind == "datetime":
-        aware = x if x.tzinfo else x.replace(tzinfo=timezone.utc)
+        aware = x if x.tzinfo else x.replace(tzinfo=UTC)
         return aware.timestamp() / 86400.0
     if kind == "date":
         return float(x.toordinal())
@@ -329,7 +329,7 @@ def _month_ticks(lo: float, hi: float, kind: str) -> list[float]:
     while True:
         day = date(index // 12, index % 12 + 1, 1)
         value = float(day.toordinal()) if kind == "date" else _x_number(
-            datetime(day.year, day.month, 1, tzinfo=timezone.utc), kind)
+            datetime(day.year, day.month, 1, tzinfo=UTC), kind)
         if value > hi + 1e-9:
             return ticks
         if value >= lo - 1e-9:
@@ -340,14 +340,14 @@ def _month_ticks(lo: float, hi: float, kind: str) -> list[float]:
 def _to_date(value: float, kind: str) -> date:
     if kind == "date":
         return date.fromordinal(int(round(value)))
-    return datetime.fromtimestamp(value * 86400.0, tz=timezone.utc).date()
+    return datetime.fromtimestamp(value * 86400.0, tz=UTC).date()
 
 
 def _x_label(value: float, kind: str) -> str:
     if kind == "date":
         return date.fromordinal(int(round(value))).isoformat()
     if kind == "datetime":
-        moment = datetime.fromtimestamp(value * 86400.0, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value * 86400.0, tz=UTC)
         return moment.strftime("%Y-%m-%d %H:%M") if moment.hour or moment.minute else moment.strftime("%Y-%m-%d")
     return _num(value)
 

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
-from flywheel.server.console.security import SECURITY_HEADERS, login_url
-from flywheel.server.console.sessions import COOKIE_PATH
 from litestar import Request, Response
 from litestar.response import Redirect
+
+from flywheel.server.console.security import SECURITY_HEADERS, login_url
+from flywheel.server.console.sessions import COOKIE_PATH
 
 log = structlog.get_logger("flywheel.console")
 

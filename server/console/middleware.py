@@ -11,11 +11,12 @@ dependency work unchanged.
 from __future__ import annotations
 
 import asyncpg
+from litestar.connection import ASGIConnection
+from litestar.types import ASGIApp, Receive, Scope, Send
+
 from flywheel.server.console.security import UNSAFE_METHODS, login_url, same_origin
 from flywheel.server.console.sessions import COOKIE, COOKIE_PATH, find_session
 from flywheel.server.errors import Forbidden, Unavailable
-from litestar.connection import ASGIConnection
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 PUBLIC = "public"
 

@@ -6,9 +6,10 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from flywheel.contracts.pages import Page
 from litestar import Controller, Router, get
 from litestar.handlers import HTTPRouteHandler
+
+from flywheel.contracts.pages import Page
 
 # Top-level console paths of the core; a plugin with one of these names
 # cannot have pages (its pages would start with the same segment).

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from flywheel.server.auth.keys import parse_key
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
+
+from flywheel.server.auth.keys import parse_key
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState

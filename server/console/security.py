@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from flywheel.server.console.sessions import COOKIE_PATH
 from litestar.connection import ASGIConnection
+
+from flywheel.server.console.sessions import COOKIE_PATH
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN = f"{COOKIE_PATH}/login"

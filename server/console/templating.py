@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flywheel.server import __version__
-from flywheel.server.console import charts
-from flywheel.server.console.pages import NavItem
-from flywheel.server.console.sessions import COOKIE_PATH, ConsoleSession
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -24,6 +20,11 @@ from jinja2 import (
 from litestar.connection import ASGIConnection
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
+
+from flywheel.server import __version__
+from flywheel.server.console import charts
+from flywheel.server.console.pages import NavItem
+from flywheel.server.console.sessions import COOKIE_PATH, ConsoleSession
 
 CORE_TEMPLATES = "flywheel.server.console.templates"
 OVERVIEW = NavItem(href=f"{COOKIE_PATH}/", title="Overview", order=0, plugin="core")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie, State
+from litestar.response import Redirect, Template
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth.principal import Caller
 from flywheel.server.console.ratelimit import client_address, sign_in_limiter
@@ -18,9 +22,6 @@ from flywheel.server.console.sessions import (
     open_session,
 )
 from flywheel.server.console.templating import console_session
-from litestar import Request, Response, get, post
-from litestar.datastructures import Cookie, State
-from litestar.response import Redirect, Template
 
 PUBLIC = {"public": True}
 

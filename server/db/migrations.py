@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import structlog
+
 from flywheel.contracts.plugins import MigrationSource
 
 log = structlog.get_logger("flywheel.migrations")

@@ -7,14 +7,15 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.datastructures import State
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
 from flywheel.contracts.events import EventPage, EventRecord, IngestResult
 from flywheel.contracts.pii import PiiAllowList, validate_allow_list
 from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import InvalidInput
 from flywheel.server.pagination import decode_cursor, encode_cursor
-from litestar import Controller, Request, get, post, put
-from litestar.datastructures import State
-from litestar.params import FromQuery, JSONBody, QueryParameter
 
 
 class EventController(Controller):

@@ -25,6 +25,7 @@ from uuid import UUID
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
+
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
 

@@ -8,12 +8,15 @@ event therefore rejects only itself, with its index and the field at fault.
 
 from __future__ import annotations
 
+import functools
+import operator
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Union
+from typing import Any
 
 import msgspec
+
 from flywheel.contracts.events import Event, RejectedEvent
 from flywheel.server.errors import MSGSPEC_AT, ApiError
 
@@ -55,7 +58,7 @@ class BatchDecoder:
     """Decodes batches into the union of `event_types`; built once per app."""
 
     def __init__(self, event_types: list[type[Event]], *, max_events: int = 10_000, max_age_days: int = 365) -> None:
-        union: Any = Union[tuple(event_types)] if len(event_types) > 1 else event_types[0]
+        union: Any = functools.reduce(operator.or_, event_types)  # the tagged union of every type
         self.json_event = msgspec.json.Decoder(union)
         self.msgpack_event = msgspec.msgpack.Decoder(union)
         self.json_items = msgspec.json.Decoder(list[msgspec.Raw])

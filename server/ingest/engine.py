@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import msgspec
 import structlog
+
 from flywheel.server.db.pool import ACQUIRE_TIMEOUT_S, DATA_ERRORS, NoAnswer, bounded
 from flywheel.server.errors import ApiError, Unavailable
 from flywheel.server.ingest import metrics as m

@@ -29,12 +29,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from opentelemetry import trace
+
 from flywheel.contracts.tenants import Scope
 from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond
 from flywheel.server.errors import ApiError
 from flywheel.server.telemetry import tracing_enabled
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
-from opentelemetry import trace
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
+
 from flywheel.server.ingest.archive import compact_day
 
 PARTITIONS_AHEAD_DAYS = 7

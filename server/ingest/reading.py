@@ -9,6 +9,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
+
 from flywheel.contracts.events import Event
 
 if TYPE_CHECKING:

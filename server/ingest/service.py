@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.events import IngestResult, RejectedEvent
 from flywheel.contracts.pii import PiiAllowList
 from flywheel.server.db.pool import bounded

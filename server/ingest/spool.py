@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import msgspec
+
 from flywheel.server.ingest.rows import EventRow
 
 _SUFFIX = ".batch"

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING, Any, Union
+import functools
+import operator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
+
 from flywheel.server.hooks import call_impl, implementations
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.rows import EventRow
@@ -33,7 +36,7 @@ QUEUE_GROUPS = 256
 class Subscribers:
     def __init__(self, state: AppState, event_types: list[type]) -> None:
         self.state = state
-        union: Any = Union[tuple(event_types)] if len(event_types) > 1 else event_types[0]
+        union: Any = functools.reduce(operator.or_, event_types)
         self.decoder = msgspec.json.Decoder(union)
         self.queue: asyncio.Queue[list[EventRow]] = asyncio.Queue(maxsize=QUEUE_GROUPS)
         # (implementation, the event tags it wants or None for all)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.models import TrainModel
 from flywheel.server.ingest.jobs import CompactPayload, compact_events, maintain_events

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.jobs import JobSpec
 from flywheel.server.errors import (
     ApiError,

@@ -16,10 +16,11 @@ import msgspec
 import structlog
 from arq import cron
 from arq.worker import func
-from flywheel.contracts.jobs import CronSpec, JobSpec
-from flywheel.server.jobs.context import JobContext
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
+
+from flywheel.contracts.jobs import CronSpec, JobSpec
+from flywheel.server.jobs.context import JobContext
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.jobs import JobProgress, JobRead, JobState
 from flywheel.server.errors import NotFound
 

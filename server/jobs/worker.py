@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
+
 from flywheel.server.jobs.runner import arq_cron, arq_function
 from flywheel.server.jobs.serializer import job_deserializer, job_serializer
 

@@ -7,6 +7,11 @@ import time
 from typing import Annotated
 
 import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import ValidationException
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
 from flywheel.contracts.jobs import JobRead
 from flywheel.contracts.models import (
     TRAINING_PARAMS,
@@ -37,10 +42,6 @@ from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
 from flywheel.server.models.training import check_monotone
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.exceptions import ValidationException
-from litestar.params import JSONBody, PathParameter, QueryParameter
 
 Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
 # Version numbers are Postgres integers: larger ones cannot name anything.
@@ -99,7 +100,8 @@ class ModelController(Controller):
             raise NotFound(f"no active version of model {family!r}")
         store = fw.tenant_store(principal.tenant_id)
         card = (await store.get(f"models/{family}/{row['version']}/model_card.md")).decode()
-        return ModelInfo(family=family, version=row["version"], features=msgspec.convert(row["features"], list[FeatureInfo]),
+        features = msgspec.convert(row["features"], list[FeatureInfo])
+        return ModelInfo(family=family, version=row["version"], features=features,
                          metrics=row["metrics"], created_at=row["created_at"], activated_at=row["activated_at"],
                          info=row["info"], card=card)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
 from flywheel.contracts.models import ModelFamily
 from flywheel.server.models.card import render_card
 from flywheel.server.models.features import FeatureSpec

@@ -36,7 +36,8 @@ holdout fraction {{ info.split.holdout_fraction }}.
 |--------|-------|
 {% for name, value in scalar_metrics %}| {{ name }} | {{ value }} |
 {% endfor %}
-Largest feature importances (gain): {% for f in metrics.feature_importance[:5] %}`{{ f.feature }}`{{ ", " if not loop.last }}{% endfor %}.
+Largest feature importances (gain):
+{%- for f in metrics.feature_importance[:5] %} `{{ f.feature }}`{{ "," if not loop.last }}{% endfor %}.
 
 ONNX and LightGBM agree on every test row within {{ "%.1e"|format(metrics.parity_max_abs_diff) }}.
 

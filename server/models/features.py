@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
+
 from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.models import FeatureInfo
 from flywheel.server.errors import ApiError, InvalidInput, from_msgspec
@@ -210,7 +211,8 @@ def _invalid(details: list[ErrorDetail]) -> InvalidInput:
     if not details:  # the fast path failed on something the slow one accepts: report generically
         return InvalidInput("invalid features")
     first = details[0]
-    summary = "; ".join(d.message for d in details[:5]) + (f" (and {len(details) - 5} more)" if len(details) > 5 else "")
+    more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
+    summary = "; ".join(d.message for d in details[:5]) + more
     return InvalidInput(summary, field=first.field, details=details)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.models import LOWER_IS_BETTER, ActivateResult, ModelVersionRead
 from flywheel.server.errors import Conflict, NotFound
 

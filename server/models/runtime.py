@@ -32,6 +32,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import structlog
+
 from flywheel.contracts.models import Contribution, Explanation
 from flywheel.server.errors import NotFound
 from flywheel.server.models import registry
@@ -183,7 +184,7 @@ class ModelRuntime:
             lost = asyncio.Event()
             try:
                 self._conn = await asyncpg.connect(self.state.settings.database_url)
-                self._conn.add_termination_listener(lambda _: lost.set())
+                self._conn.add_termination_listener(lambda _, lost=lost: lost.set())
                 await self._conn.add_listener(registry.CHANNEL, self._on_notify)
                 self._listening = True
                 await lost.wait()

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
+
 from flywheel.contracts.models import ModelFamily, TrainModel
 from flywheel.server import __version__
 from flywheel.server.errors import InvalidInput

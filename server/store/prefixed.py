@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
+
 from flywheel.server.store.base import (
     ObjectInfo,
     ObjectNotFound,

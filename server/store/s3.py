@@ -17,6 +17,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
+
 from flywheel.server.store.base import (
     ObjectInfo,
     ObjectNotFound,

@@ -35,12 +35,14 @@ is absent)::
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 from uuid import UUID
 
 import pytest
 import pytest_asyncio
+
 from flywheel.contracts.tenants import Scope
 
 

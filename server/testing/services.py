@@ -44,8 +44,9 @@ class TestServices:
     async def start(self) -> None:
         admin = os.environ.get("FLYWHEEL_TEST_DATABASE_URL")
         redis = os.environ.get("FLYWHEEL_TEST_REDIS_URL")
-        want_pg = admin is None and not (os.environ.get("FLYWHEEL_TEST_EMBEDDED") != "1" and answers("127.0.0.1", 5432))
-        want_redis = redis is None and not (os.environ.get("FLYWHEEL_TEST_EMBEDDED") != "1" and answers("127.0.0.1", 6379))
+        local = os.environ.get("FLYWHEEL_TEST_EMBEDDED") != "1"
+        want_pg = admin is None and not (local and answers("127.0.0.1", 5432))
+        want_redis = redis is None and not (local and answers("127.0.0.1", 6379))
         if admin is None and not want_pg:
             admin = LOCAL_POSTGRES
         if redis is None and not want_redis:

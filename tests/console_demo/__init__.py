@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from uuid import UUID
 
-from flywheel.contracts.pages import Page
-from flywheel.server import Caller, NotFound, hookimpl
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+
+from flywheel.contracts.pages import Page
+from flywheel.server import Caller, NotFound, hookimpl
 
 _KEYS = "SELECT id, name, prefix, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = $1"
 

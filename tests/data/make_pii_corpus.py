@@ -64,15 +64,15 @@ LAST = ["doe", "smith", "garcia", "wei", "hassan", "ivanova", "martin", "lee", "
 # ---------------------------------------------------------------------------
 
 def email() -> tuple[str, str]:
-    f, l = pick(FIRST), pick(LAST)
+    f, last = pick(FIRST), pick(LAST)
     local, note = pick([
-        (f"{f}.{l}", "first.last"),
+        (f"{f}.{last}", "first.last"),
         (f"{f}{rng.randint(1, 99)}", "name with digits"),
-        (f"{f}_{l}", "underscore"),
-        (f"{f}.{l}+{pick(['news', 'billing', 'test', 'spam'])}", "plus tag"),
-        (f"{f[0]}{l}", "initial+last"),
-        (f"{f}-{l}", "hyphen"),
-        (f"{f.upper()}.{l.upper()}", "uppercase"),
+        (f"{f}_{last}", "underscore"),
+        (f"{f}.{last}+{pick(['news', 'billing', 'test', 'spam'])}", "plus tag"),
+        (f"{f[0]}{last}", "initial+last"),
+        (f"{f}-{last}", "hyphen"),
+        (f"{f.upper()}.{last.upper()}", "uppercase"),
     ])
     domain, dnote = pick([
         ("example.com", ""),
@@ -102,7 +102,7 @@ EMAIL_TEMPLATES = [
     "Reply-To: {v}",
 ]
 
-for i in range(42):
+for _ in range(42):
     v, note = email()
     add(pick(EMAIL_TEMPLATES).format(v=v, t=ts()), "email", v, f"email: {note or 'plain'}")
 
@@ -162,7 +162,7 @@ PHONE_TEMPLATES = [
     "driver reachable on {v}; ETA 10 min",
 ]
 
-for i in range(44):
+for _ in range(44):
     v, note = phone()
     add(pick(PHONE_TEMPLATES).format(v=v, t=ts()), "phone", v, f"phone: {note}")
 
@@ -229,7 +229,7 @@ CARD_TEMPLATES = [
     "Card: {v} {mm}/{yy} {cvv}",
 ]
 
-for i in range(44):
+for _ in range(44):
     v, note = card()
     text = pick(CARD_TEMPLATES).format(v=v, t=ts(), mm=f"{rng.randint(1, 12):02d}", yy=rng.randint(25, 31),
                                        cvv=digits(3))
@@ -259,11 +259,11 @@ SSN_TEMPLATES = [
     "ssn_last_full={v}|status=pending",
 ]
 
-for i in range(40):
+for _ in range(40):
     v = "-".join(ssn_parts())
     add(pick(SSN_TEMPLATES).format(v=v, t=ts()), "ssn", v, "ssn: dashed")
 # Written with spaces: still an SSN.
-for i in range(2):
+for _ in range(2):
     v = " ".join(ssn_parts())
     add(f"SSN {v} on the scanned form", "ssn", v, "ssn: spaced")
 
@@ -296,7 +296,7 @@ IPV4_TEMPLATES = [
     ("[{t}] INFO rate-limit: {v} exceeded 100 req/min", "log line"),
 ]
 
-for i in range(42):
+for _ in range(42):
     v, note = ipv4()
     template, tnote = pick(IPV4_TEMPLATES)
     add(template.format(v=v, t=ts()), "ipv4", v, f"ipv4: {note}{', ' + tnote if tnote else ''}")
@@ -336,7 +336,7 @@ IPV6_TEMPLATES = [
     ("src={v} dst_port=443 proto=tcp", "key=value"),
 ]
 
-for i in range(42):
+for _ in range(42):
     v, note = ipv6()
     template, tnote = pick(IPV6_TEMPLATES)
     add(template.format(v=v, t=ts()), "ipv6", v, f"ipv6: {note}{', ' + tnote if tnote else ''}")
@@ -357,22 +357,22 @@ def luhn_bad(prefix: str, length: int) -> str:
     return good[:-1] + str((int(good[-1]) + rng.randint(1, 9)) % 10)
 
 
-for i in range(12):
+for _ in range(12):
     n = luhn_bad(pick(["4", "51", "37", "6011", "35"]), pick([16, 16, 15]))
     sep = pick(["", " ", "-"])
     shown = group(n, [4, 4, 4, 4] if len(n) == 16 else [4, 6, 5], sep)
     near(pick(["order ref {v}", "tracking {v}", "invoice no. {v}", "batch {v} processed"]).format(v=shown),
          "16/15-digit number failing Luhn")
-for i in range(4):
+for _ in range(4):
     near(f"account id {rng.choice('123789')}{digits(15)} created", "16-digit id with no card issuer prefix")
 near("card ending 4242 was charged", "last four only")
 near(f"card 4111 **** **** {digits(4)} charged", "masked card")
 near(f"pan=XXXXXXXXXXXX{digits(4)}", "masked card")
-for i in range(6):
+for _ in range(6):
     near(f"Order #{digits(rng.randint(6, 10))} shipped", "order number")
 near(f"order ORD-2024-{digits(6)} paid", "order number")
 near(f"PO {digits(3)}-{digits(7)} approved", "purchase order 3-7")
-for i in range(8):
+for _ in range(8):
     near(ts().join(["[", f"] INFO worker: job {rng.randint(1, 999)} done"]), "ISO timestamp in a log line")
 near(f"date=2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", "ISO date")
 near("starts 2024-03-15 10:30:00+01:00 ends 2024-03-15 11:45:00+01:00", "dates and times with offsets")
@@ -380,11 +380,13 @@ near("window 09:00-17:30 Mon-Fri", "time range")
 near("uptime 12:30:45", "time of day h:m:s")
 near("elapsed 00:01:23.456", "duration h:m:s.ms")
 near("Sun, 06 Nov 1994 08:49:37 GMT", "HTTP date")
-for i in range(4):
+for _ in range(4):
     near(f"epoch={rng.randint(1_600_000_000, 1_800_000_000)}", "epoch seconds")
     near(f"ts_ms={rng.randint(1_600_000_000_000, 1_800_000_000_000)}", "epoch milliseconds")
 near(f"ts_ns={rng.randint(1_600_000_000_000_000_000, 1_800_000_000_000_000_000)}", "epoch nanoseconds")
-for v in ["1.2.3", "10.0.0.1.5", "v1.2.3.4", "4.0.30319.42000", "10.0.19045.3803", "2.31.0", "3.11.9", "1.2.3-rc.1+build.5"]:
+VERSIONS = ["1.2.3", "10.0.0.1.5", "v1.2.3.4", "4.0.30319.42000", "10.0.19045.3803", "2.31.0", "3.11.9",
+            "1.2.3-rc.1+build.5"]
+for v in VERSIONS:
     near(f"running version {v}", "version string")
 near("requires >=1.2.3,<2.0.0", "semver range")
 near('"lodash": "^4.17.21", "react": "~18.2.0"', "semver ranges")
@@ -392,16 +394,16 @@ near("kernel 5.15.0-91-generic", "kernel version")
 near('[assembly: AssemblyVersion("1.0.0.0")]', "four-part version: shaped exactly like an IPv4 address")
 near("User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.6099.109", "user agent")
 near("SNMP OID 1.3.6.1.4.1.2021.10.1", "OID")
-for i in range(6):
+for _ in range(6):
     u = f"{hexs(8)}-{hexs(4)}-4{hexs(3)}-{pick('89ab')}{hexs(3)}-{hexs(12)}"
     near(pick(["request_id={v}", "trace {v} sampled", '{{"session": "{v}"}}']).format(v=u), "UUID")
 near("id 12345678-1234-4234-8234-123456789012", "all-digit UUID")
-for i in range(4):
+for _ in range(4):
     near(f"commit {hexs(40)}", "git sha")
 near(f"sha256:{hexs(64)}", "sha256 digest")
 near(f"md5 {hexs(32)}", "md5")
 near(f"nginx@sha256:{hexs(64)}", "image digest with @")
-for i in range(5):
+for _ in range(5):
     near(f"SKU {pick(['ABC', 'XJ', 'TSH'])}-{digits(3)}-{digits(4)} restocked", "SKU")
 near("part no. 123-456-78", "part number 3-3-2")
 near(f"ticket JIRA-{digits(5)} closed", "ticket id")
@@ -437,7 +439,7 @@ for v in ["1234ms", "2h30m", "PT1H30M", "1.5s", "took 86400000 ms"]:
 for v in ["/api/v1/users/12345/orders/67890", "/v2/tenants/42/events?limit=100&cursor=abc",
           "/static/img/icon@2x.png"]:
     near(f"GET {v} 200", "HTTP path")
-for i in range(3):
+for _ in range(3):
     mac = ":".join(f"{rng.randint(0, 255):02x}" for _ in range(6))
     near(f"device mac {mac} joined", "MAC address, colons")
 near(f"hw {'-'.join(f'{rng.randint(0, 255):02X}' for _ in range(6))}", "MAC address, dashes")

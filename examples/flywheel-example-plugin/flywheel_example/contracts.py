@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
+
 from flywheel.contracts.events import Event
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flywheel.server.plugin_api import JobContext, tenant_ids
-
 from flywheel_example.contracts import CountNotes
 
 

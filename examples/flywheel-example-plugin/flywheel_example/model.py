@@ -13,6 +13,7 @@ import math
 import msgspec
 import numpy as np
 import pyarrow as pa
+
 from flywheel.contracts.models import ModelFamily
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.plugins import MigrationSource
 from flywheel.server.plugin_api import hookimpl
-
 from flywheel_example import (
     __version__,  # noqa: F401  (Flywheel reports the distribution's version)
 )

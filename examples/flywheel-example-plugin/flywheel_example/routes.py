@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from flywheel.server.plugin_api import Caller, NotFound
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
+from flywheel.server.plugin_api import Caller, NotFound
 from flywheel_example.contracts import NoteCreate, NoteRead, Stats
 
 _COLS = "id, title, body, created_at"

@@ -6,6 +6,7 @@ entry point."""
 from __future__ import annotations
 
 from click.testing import CliRunner
+
 from flywheel.server.plugin_api import job_status, run_here
 from flywheel.server.testing import cli
 

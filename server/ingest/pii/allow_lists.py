@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import structlog
+
 from flywheel.contracts.pii import PiiAllowList, compile_allow_pattern
 
 log = structlog.get_logger("flywheel.ingest.pii")

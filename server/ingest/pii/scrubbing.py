@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import msgspec
+
 from flywheel.contracts.pii import Scrubber
 from flywheel.server.ingest.pii.allow_lists import CompiledAllowList
 from flywheel.server.ingest.pii.patterns import BUILTIN_SCRUBBERS

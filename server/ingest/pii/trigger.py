@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import msgspec.inspect
+
 from flywheel.contracts.pii import Scrubber
 
 # What every built-in kind needs at the least: an "@" (email), two colons
