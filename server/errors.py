@@ -104,22 +104,26 @@ def handle_api_error(request: Request, exc: ApiError) -> Response[ErrorBody]:
 
 
 def handle_validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+    """Litestar's own validation (bodies, query, path, headers): 422, like every validation error.
+
+    Litestar answers 400; handlers raising InvalidInput answer 422. One status
+    for one kind of error: 422 `validation_error` means "well-formed, but not
+    acceptable", and 400 is kept for bodies that do not parse at all.
+    """
     details = []
     for item in exc.extra or []:
         if isinstance(item, dict):
-            key = item.get("key")
-            source = item.get("source")
-            field = _field_path(key, source)
             message = str(item.get("message", "invalid"))
+            field = _field_path(item.get("key"), item.get("source"), message)
             details.append(ErrorDetail(code="validation_error", message=message, field=field))
     first = details[0] if details else None
     message = first.message if first else str(exc.detail)
-    body = ErrorBody(status=400 if exc.status_code == 400 else 422,
-                     code="validation_error", message=message, field=first.field if first else None, details=details)
+    body = ErrorBody(status=422, code="validation_error", message=message, field=first.field if first else None,
+                     details=details)
     return _respond(body)
 
 
-def _field_path(key: Any, source: Any) -> str | None:
+def _field_path(key: Any, source: Any, message: str = "") -> str | None:
     if key is None:
         return None
     key = str(key)
@@ -128,7 +132,14 @@ def _field_path(key: Any, source: Any) -> str | None:
     source = getattr(source, "value", source)  # Litestar passes a ParamType enum for parameters
     if source in ("query", "path", "header", "cookie"):
         return f"{source}.{key}"
-    return f"$.{key}"
+    # A missing or unknown field is reported on the body ("data"): name the field itself.
+    named = _FIELD_NAMED.search(message)
+    if key == "data" and named:
+        return f"$.{named.group(1)}"
+    return "$" if key == "data" else f"$.{key}"
+
+
+_FIELD_NAMED = re.compile(r"^Object (?:missing required|contains unknown) field `(.+)`$")
 
 
 def handle_http(request: Request, exc: HTTPException) -> Response[ErrorBody]:

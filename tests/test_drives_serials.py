@@ -102,13 +102,13 @@ async def test_serial_length_is_bounded_with_a_clear_error(client, console_clien
     assert r.status_code == 200 and r.json()["drive"]["serial_number"] == longest
     too_long = longest + "9"
     r = await client.get(f"/v1/drives/{enc(too_long)}", headers=fleet.headers)
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
     body = r.json()
     assert body["code"] == "validation_error" and body["field"] == "path.serial"
     assert "1 to 100 characters" in body["message"]
     async with console_client(fleet.key) as c:
         page = await c.get(f"/console/drives/{enc(too_long)}")
-        assert page.status_code == 400 and "1 to 100 characters" in page.text
+        assert page.status_code == 422 and "1 to 100 characters" in page.text
 
 
 async def test_static_routes_win_over_the_serial_path(client, console_client, fleet):

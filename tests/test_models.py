@@ -174,7 +174,7 @@ async def test_bad_feature_payloads_name_every_problem(client, trained):
     error_of(await client.post(batch, content=b"rows", headers={**t.headers, "Content-Type": "text/plain"}),
              415, "unsupported_media_type")
     error_of(await client.post(f"/v1/models/{FAMILY}/score", params={"explain": -1}, json=ROW, headers=t.headers),
-             400, "validation_error")
+             422, "validation_error")
     error_of(await client.post("/v1/models/nope.family/score", json=ROW, headers=t.headers), 404, "not_found")
 
 

@@ -47,11 +47,21 @@ def api_schema(live_api):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@schemathesis.check
+def validation_errors_are_422(ctx, response, case):
+    """Every validation error, wherever it is raised (Litestar or a handler), is one status: 422."""
+    if response.status_code >= 400 and "json" in (response.headers.get("content-type") or [""])[0]:
+        body = response.json()
+        if isinstance(body, dict) and body.get("code") == "validation_error":
+            assert response.status_code == 422, f"validation_error answered {response.status_code}"
+    return None
+
+
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_conforms_to_its_schema(case, live_api):
     url, headers = live_api
-    case.call_and_validate(base_url=url, headers=headers, checks=[not_a_server_error, response_schema_conformance])
+    case.call_and_validate(base_url=url, headers=headers, checks=[not_a_server_error, response_schema_conformance, validation_errors_are_422])
 
 
 def test_schema_covers_every_route(api_schema, app):

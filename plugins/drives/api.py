@@ -62,8 +62,7 @@ def path_serial(request: Request, value: str) -> str:
     last = unquote_to_bytes(raw.rpartition(b"/")[2]).decode("utf-8", "replace")
     serial = last if "/" + "/".join(p for p in last.split("/") if p) == value else value[1:]
     if not 1 <= len(serial) <= SERIAL_MAX:
-        raise InvalidInput(f"a serial number has 1 to {SERIAL_MAX} characters", field="path.serial",
-                           status=400)
+        raise InvalidInput(f"a serial number has 1 to {SERIAL_MAX} characters", field="path.serial")
     return serial
 
 
