@@ -61,7 +61,8 @@ def validation_errors_are_422(ctx, response, case):
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_conforms_to_its_schema(case, live_api):
     url, headers = live_api
-    case.call_and_validate(base_url=url, headers=headers, checks=[not_a_server_error, response_schema_conformance, validation_errors_are_422])
+    case.call_and_validate(base_url=url, headers=headers,
+                           checks=[not_a_server_error, response_schema_conformance, validation_errors_are_422])
 
 
 def test_schema_covers_every_route(api_schema, app):

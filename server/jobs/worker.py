@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from arq.worker import Worker
+from redis.asyncio import ConnectionPool
 
 from flywheel.server.jobs.runner import arq_cron, arq_function
 from flywheel.server.jobs.serializer import job_deserializer, job_serializer
@@ -18,6 +19,21 @@ STATE_KEY = "flywheel_state"
 
 def _state_of(ctx: dict[str, Any]) -> Any:
     return ctx[STATE_KEY]
+
+
+class _WorkerRedis(ArqRedis):
+    """The worker's Redis pool. ARQ 0.28's `Worker.close()` calls redis-py's
+    `close()`, deprecated since redis 5.0.1 (a warning on every stop); this is
+    the same thing under its current name."""
+
+    async def close(self, close_connection_pool: bool | None = None) -> None:  # type: ignore[override]
+        await self.aclose(close_connection_pool=close_connection_pool)
+
+
+def _worker_redis(state: AppState) -> ArqRedis:
+    return _WorkerRedis(connection_pool=ConnectionPool.from_url(state.settings.redis_url),
+                        job_serializer=job_serializer, job_deserializer=job_deserializer,
+                        default_queue_name=state.settings.queue_name)
 
 
 def build_worker(state: AppState, *, burst: bool = False, handle_signals: bool = True, max_jobs: int = 4,
@@ -33,7 +49,7 @@ def build_worker(state: AppState, *, burst: bool = False, handle_signals: bool =
     return Worker(
         functions=functions,
         cron_jobs=crons,
-        redis_settings=RedisSettings.from_dsn(state.settings.redis_url),
+        redis_pool=_worker_redis(state),
         queue_name=state.settings.queue_name,
         ctx={STATE_KEY: state},
         burst=burst,
