@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+import redis
 import redis.asyncio as aioredis
 
-from flywheel.server.embedded import EmbeddedError, EmbeddedServices
+from flywheel.server.embedded import EmbeddedError, EmbeddedRedis, EmbeddedServices
+from flywheel.server.embedded._proc import Owner, start_time
 from flywheel.server.embedded.postgres import EmbeddedPostgres
+from flywheel.server.testing.live import free_port
+
+FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
 
 
 async def _roundtrip(services: EmbeddedServices, value: str | None = None) -> str | None:
@@ -120,3 +131,139 @@ def test_long_paths_fall_back_to_tcp_with_a_password(open_tmp):
         asyncio.run(refused_without_password())
     finally:
         services.stop()
+
+
+def test_an_owner_is_one_process_not_just_a_pid():
+    me = os.getpid()
+    assert Owner(me, start_time(me)).alive
+    assert Owner(me, None).alive, "files without a start time: the pid alone"
+    assert not Owner(me, start_time(me) + 1).alive, "a reused pid is not the owner"
+    assert not Owner(999_999_999, None).alive
+
+
+def test_a_redis_server_whose_owner_died_is_replaced(open_tmp):
+    first = EmbeddedRedis(open_tmp / "redis")
+    first.start()
+    try:
+        redis.Redis.from_url(first.url).set("kept", "yes")
+        (open_tmp / "redis" / "redis.owner").write_text("999999999\n")  # an owner that died
+        second = EmbeddedRedis(open_tmp / "redis")
+        second.start()
+        try:
+            assert not second.reused
+            # Stopped with SIGTERM (it exits 0), so it saved its data first.
+            assert first.proc.wait(timeout=20) == 0, "the stale server was stopped"
+            assert redis.Redis.from_url(second.url).get("kept") == b"yes", "data kept"
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_a_redis_server_whose_owner_runs_is_shared(open_tmp):
+    first = EmbeddedRedis(open_tmp / "redis")
+    first.start()
+    try:
+        second = EmbeddedRedis(open_tmp / "redis")
+        second.start()
+        assert second.reused and second.proc is None
+        second.stop()
+        assert first.proc.poll() is None, "a shared server is never stopped by the one sharing it"
+        assert redis.Redis.from_url(first.url).ping()
+    finally:
+        first.stop()
+
+
+def _processes_of(data_dir: Path) -> dict[int, str]:
+    """Live processes whose command line or working directory is in `data_dir`, by pid.
+
+    redis-server and Postgres' children rewrite their titles; the working
+    directory still tells (their data folders)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (str(data_dir) in args or cwd.startswith(str(data_dir))):
+            found[int(entry.name)] = args
+    return found
+
+
+def _program(args: str) -> str:
+    return Path(args.split()[0]).name if args else ""
+
+
+def _servers(data_dir: Path) -> dict[str, list[int]]:
+    procs = _processes_of(data_dir)
+    return {
+        "redis": sorted(p for p, args in procs.items() if _program(args) == "redis-server"),
+        "postgres": sorted(p for p, args in procs.items()
+                           if _program(args) == "postgres" and " -D " in args),  # the postmaster
+    }
+
+
+def _start_up(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "FLYWHEEL_STORE_URL")}
+    env.update(FLYWHEEL_DATA_DIR=str(data_dir), FLYWHEEL_PORT=str(port))
+    with log.open("a") as out:  # a file, not a pipe: nobody reads it while it runs
+        proc = subprocess.Popen([FLYWHEEL, "up"], env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"flywheel up exited early: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"flywheel up did not become ready: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_sigkill_of_up_leaves_no_second_server(open_tmp):
+    """SIGKILL runs no cleanup: the servers outlive `flywheel up`. The next start
+    replaces the stale redis-server and adopts Postgres: one of each, then none."""
+    data_dir, port, log = open_tmp / "data", free_port(), open_tmp / "up.log"
+    url = f"http://127.0.0.1:{port}"
+    first = _start_up(data_dir, port, log)
+    try:
+        orphans = _servers(data_dir)
+        assert len(orphans["redis"]) == 1 and len(orphans["postgres"]) == 1, orphans
+        sock = data_dir / "services" / "redis" / "redis.sock"
+        redis.Redis.from_url(f"unix://{sock}").set("kept", "before")
+    finally:
+        first.kill()
+        first.wait()
+    assert _servers(data_dir) == orphans, "both servers outlived the killed process"
+
+    second = _start_up(data_dir, port, log)
+    try:
+        now = _servers(data_dir)
+        assert len(now["redis"]) == 1 and now["redis"] != orphans["redis"], now
+        assert now["postgres"] == orphans["postgres"], "Postgres is adopted, not started twice"
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        ready = httpx.get(f"{url}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert redis.Redis.from_url(f"unix://{sock}").get("kept") == b"before", "data kept"
+    finally:
+        second.send_signal(signal.SIGINT)
+        try:
+            code = second.wait(timeout=60)
+        finally:
+            if second.poll() is None:
+                second.kill()
+    assert code == 0, log.read_text()[-3000:]
+    assert "stopping a stale embedded redis-server" in log.read_text()
+    assert "adopting an embedded Postgres" in log.read_text()
+    deadline = time.monotonic() + 10  # the last Postgres children may take a moment to exit
+    while _processes_of(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_of(data_dir), "nothing of it is left running"

@@ -29,17 +29,21 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import structlog
 
 from flywheel.server.embedded._proc import (
     MAX_SOCKET_PATH,
     UNPRIVILEGED_UID,
     free_port,
-    pid_alive,
+    read_owner,
     running_as_root,
     secret_file,
     unreachable_parent,
+    write_owner,
 )
 from flywheel.server.embedded.errors import EmbeddedError
+
+log = structlog.get_logger("flywheel.embedded")
 
 SOCKET_PORT = 5432  # only names the socket file in unix-socket mode
 
@@ -135,12 +139,6 @@ class EmbeddedPostgres:
     def _owner_file(self) -> Path:
         return self.root.parent / "postgres.owner"  # ours (not the Postgres user's)
 
-    def _owner(self) -> int:
-        try:
-            return int(self._owner_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return 0
-
     def _pid_info(self) -> list[str] | None:
         try:
             return (self.pgdata / "postmaster.pid").read_text().splitlines()
@@ -176,8 +174,13 @@ class EmbeddedPostgres:
             self.port = int(info[3]) if len(info) > 3 else None
             # Running for a live Flywheel process (an admin command beside
             # `flywheel up`): share it. Left by a process that died: adopt it,
-            # so that it is stopped with us.
-            self.started_here = not pid_alive(self._owner())
+            # so that it is stopped with us. (No second server can start on
+            # this PGDATA: postmaster.pid locks it, so none is stopped here.)
+            owner = read_owner(self._owner_file)
+            self.started_here = owner is None or not owner.alive
+            if self.started_here:
+                log.warning("adopting an embedded Postgres left running by a dead process",
+                            pgdata=str(self.pgdata), owner=owner.pid if owner else None)
         else:
             if self.use_socket:
                 self.port = SOCKET_PORT
@@ -189,7 +192,7 @@ class EmbeddedPostgres:
                       "-t", "60", "-o", opts)
             self.started_here = True
         if self.started_here:
-            self._owner_file.write_text(str(os.getpid()))
+            write_owner(self._owner_file)
         asyncio.run(self._ensure_database())
 
     async def _ensure_database(self) -> None:

