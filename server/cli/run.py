@@ -25,6 +25,7 @@ def up(demo: bool, host: str | None, port: int | None) -> None:
 
 
 async def _up(settings, demo: bool) -> None:
+    from flywheel.server import http_timeouts
     from flywheel.server.app import create_app
     from flywheel.server.demo import load_demo
     from flywheel.server.jobs.worker import build_worker
@@ -38,8 +39,10 @@ async def _up(settings, demo: bool) -> None:
         app = create_app(state.settings, state=state)
         worker = build_worker(state, handle_signals=False)
         worker_task = asyncio.create_task(worker.main(), name="arq-worker")
+        http = http_timeouts.protocol_class(state.settings.http_header_timeout_s,
+                                            state.settings.http_body_timeout_s)
         config = uvicorn.Config(app, host=state.settings.host, port=state.settings.port, log_config=None,
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on", http=http)
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(), name="http")
         while not server.started and not serving.done():
@@ -62,20 +65,26 @@ async def _up(settings, demo: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="HTTP worker processes.")
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """The HTTP API only (scale out behind a load balancer). Needs DATABASE_URL and REDIS_URL."""
+    from flywheel.server import http_timeouts
+
     settings = settings_or_exit(host=host, port=port)
     if settings.embedded:
         raise click.UsageError("flywheel serve needs DATABASE_URL and REDIS_URL (flywheel up starts embedded ones)")
-    uvicorn.run("flywheel.server.cli.run:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_config=None, access_log=False)
+    # Workers are spawned and import the protocol by name; app_from_env sets its timeouts.
+    uvicorn.run("flywheel.server.cli.run:app_from_env", factory=True, host=settings.host,
+                port=settings.port, workers=workers, log_config=None, access_log=False,
+                http=http_timeouts.HTTP_PROTOCOL)
 
 
 def app_from_env():
     """App factory for `flywheel serve` worker processes."""
+    from flywheel.server import http_timeouts
     from flywheel.server.app import create_app
     from flywheel.server.telemetry import configure_tracing
 
     settings = settings_or_exit()
     configure_tracing(settings)
+    http_timeouts.configure(settings)  # this worker's connections (see serve)
     return create_app(settings, load_entrypoints=True)
 
 

@@ -9,6 +9,9 @@ import time
 
 import uvicorn
 
+from flywheel.server.http_timeouts import protocol_class
+from flywheel.server.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -17,13 +20,21 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``with LiveServer(app) as live: ...`` runs uvicorn (lifespan included) on a free port."""
+    """``with LiveServer(app) as live: ...`` runs uvicorn (lifespan included) on a free port.
 
-    def __init__(self, app, port: int | None = None) -> None:
+    It serves with Flywheel's slow-client timeouts (server/http_timeouts.py),
+    the settings' defaults unless `http_header_timeout_s` / `http_body_timeout_s` say.
+    """
+
+    def __init__(self, app, port: int | None = None, *, http_header_timeout_s: float | None = None,
+                 http_body_timeout_s: float | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                lifespan="on")
+        defaults = Settings()
+        http = protocol_class(http_header_timeout_s or defaults.http_header_timeout_s,
+                              http_body_timeout_s or defaults.http_body_timeout_s)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="on", http=http)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # not the main thread
         self.loop: asyncio.AbstractEventLoop | None = None
