@@ -95,3 +95,21 @@ async def test_replicas_starting_together_apply_each_file_once(empty_db):
     every_file = [(m.namespace, m.version) for source in (CORE_SOURCE, EXAMPLE) for m in read_source(source)]
     assert len(every_file) >= 3
     assert sorted((m.namespace, m.version) for m in applied) == sorted(every_file), "each file once, by one replica"
+
+
+async def test_concurrent_partition_creation_does_not_race(database):
+    """API workers starting together each ensure this week's partitions: none may fail."""
+    import asyncio
+    from datetime import date, timedelta
+
+    first = date(2031, 3, 1)
+    last = first + timedelta(days=6)
+    try:
+        results = await asyncio.gather(*[database.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)",
+                                                           first, last) for _ in range(8)])
+        assert sum(results) == 7, results  # each day created exactly once, by one of the callers
+        made = await database.fetchval("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'events_203103%'")
+        assert made == 7
+    finally:
+        for i in range(7):
+            await database.execute(f'DROP TABLE IF EXISTS "events_{(first + timedelta(days=i)):%Y%m%d}"')
