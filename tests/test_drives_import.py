@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from flywheel.plugins.drives.daily import DrivesImportError, import_file
+from flywheel.server.testing import eventually
 
 
 def expected_counts(path) -> tuple[int, int]:
@@ -131,11 +132,7 @@ async def test_streamed_daily_records_join_the_table(client, tenant, database):
     r = await client.post("/v1/events", json=[*events, bad], headers=tenant.headers)
     body = r.json()
     assert body["accepted"] == 3 and body["rejected"] == 1 and body["errors"][0]["field"].startswith("$[3].smart")
-    for _ in range(200):  # subscribers run off the request path
-        stored = await counts(database, tenant.id)
-        if stored:
-            break
-        await asyncio.sleep(0.02)
+    stored = await eventually(lambda: counts(database, tenant.id), what="the subscriber")  # off the request path
     assert stored == {day: (3, 1)}
     row = await database.fetchrow("SELECT * FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = 'SN2'",
                                   tenant.id)
@@ -150,10 +147,10 @@ async def test_records_the_subscriber_missed_are_synced_from_the_events_table(cl
                "date": day.isoformat(), "serial_number": f"SYNC{i}", "model": "ST4000DM000",
                "smart": {"smart_5_raw": i}} for i in range(5)]
     assert (await client.post("/v1/events", json=events, headers=tenant.headers)).json()["accepted"] == 5
-    for _ in range(200):
-        if (await counts(database, tenant.id)).get(day) == (5, 0):
-            break
-        await asyncio.sleep(0.02)
+    async def all_stored() -> bool:
+        return (await counts(database, tenant.id)).get(day) == (5, 0)
+
+    await eventually(all_stored, what="the subscriber")
     # As if the subscriber had been dropped under backpressure for two of them:
     await database.execute(
         "DELETE FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number IN ('SYNC1', 'SYNC3')", tenant.id)

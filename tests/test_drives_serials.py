@@ -6,7 +6,6 @@ routes beside it (`/v1/drives/fleet`, `/console/drives`, `/console/drives/list`)
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 import uuid
@@ -14,6 +13,8 @@ from urllib.parse import quote
 
 import pytest
 from markupsafe import escape
+
+from flywheel.server.testing import eventually
 
 # The review's cases, then ones that routing would fold into another serial if it were read
 # from the decoded path ("ZA//1" -> "ZA/1"), ones that start like a static route, and the longest.
@@ -38,12 +39,12 @@ async def fleet(client, make_tenant):
                "model": "ST4000DM000", "smart": {"smart_5_raw": i}} for i, s in enumerate(ALL)]
     r = await client.post("/v1/events", json=events, headers=t.headers)
     assert r.json()["accepted"] == len(ALL), r.text
-    for _ in range(200):  # the drives plugin's subscriber runs off the request path
+    async def all_listed() -> bool:  # the drives plugin's subscriber runs off the request path
         listed = (await client.get("/v1/drives", params={"limit": 100}, headers=t.headers)).json()
-        if len(listed["items"]) == len(ALL):
-            return t
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the drives never all appeared: {listed}")
+        return len(listed["items"]) == len(ALL)
+
+    await eventually(all_listed, what="every drive listed")
+    return t
 
 
 @pytest.mark.parametrize("serial", ALL)

@@ -13,9 +13,11 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 from ingest_helpers import batch, event
+from prometheus_client import REGISTRY
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
+from flywheel.server.testing import eventually
 from flywheel.server.testing.client import app_client
 
 
@@ -140,30 +142,27 @@ async def test_duplicates_are_stored_once(client, tenant, database):
 async def test_a_group_meeting_a_stored_event_falls_back_to_the_staging_path(app, client, tenant, database):
     """The plain COPY fails as a whole on a stored event; the group is then
     written through the staging table, with the same outcome per event."""
-    from flywheel.server.ingest import metrics as m
 
     engine = app.state.flywheel.ingestor.engine
     first = batch(4)
-    engine._staging_until = 0.0  # as after a quiet spell: the plain COPY is tried first
+    engine.forget_conflicts()  # as after a quiet spell: the plain COPY is tried first
     r = await client.post("/v1/events", json=first, headers=tenant.headers)
     assert (r.json()["accepted"], r.json()["duplicate"]) == (4, 0)
-    conflicts = m.COPY_CONFLICTS._value.get()
+    conflicts = _conflicts()
 
-    engine._staging_until = 0.0
+    engine.forget_conflicts()
     fresh = batch(3)
     r = await client.post("/v1/events", json=[*fresh, first[2]], headers=tenant.headers)
     assert (r.json()["accepted"], r.json()["duplicate"]) == (3, 1)
-    assert m.COPY_CONFLICTS._value.get() == conflicts + 1, "the plain COPY met the stored event"
-    assert engine._staging_until > 0, "later groups skip the plain COPY for a while"
+    assert _conflicts() == conflicts + 1, "the plain COPY met the stored event"
+    assert engine.via_staging, "later groups skip the plain COPY for a while"
     counts = await stored(database, tenant.id, [e["event_id"] for e in first + fresh])
     assert set(counts.values()) == {1} and len(counts) == 7, "nothing of the failed COPY was kept"
 
 
-async def _until(condition, what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.01)
+def _conflicts() -> float:
+    """flywheel_ingest_copy_conflicts_total, as /metrics reports it."""
+    return REGISTRY.get_sample_value("flywheel_ingest_copy_conflicts_total") or 0.0
 
 
 async def test_a_second_copy_starts_only_for_a_backlog(flywheel_settings, database):
@@ -187,13 +186,13 @@ async def test_a_second_copy_starts_only_for_a_backlog(flywheel_settings, databa
             try:
                 post = lambda events: asyncio.create_task(c.post("/v1/events", json=events, headers=h))  # noqa: E731
                 tasks = [post(sent[0])]
-                await _until(lambda: engine._flushing == 1, "the first group is being copied")
+                await eventually(lambda: engine.copies_in_progress == 1, what="the first group being copied")
                 tasks += [post(sent[1]), post(sent[2])]
-                await _until(lambda: engine.queued_events == 200, "two more requests queued")
+                await eventually(lambda: engine.queued_events == 200, what="two more requests queued")
                 await asyncio.sleep(0.3)
-                assert engine._flushing == 1, "200 queued rows are not worth a COPY of their own"
+                assert engine.copies_in_progress == 1, "200 queued rows are not worth a COPY of their own"
                 tasks.append(post(sent[3]))
-                await _until(lambda: engine._flushing == 2, "a second COPY started for the backlog")
+                await eventually(lambda: engine.copies_in_progress == 2, what="a second COPY for the backlog")
                 assert engine.queued_events == 0, "the second COPY took the whole backlog"
             finally:
                 await lock.rollback()
@@ -339,11 +338,10 @@ async def test_archive_and_compaction(client, tenant, state):
     events = [event(ts=ts + timedelta(seconds=i), attributes={"i": i}) for i in range(50)]
     assert (await client.post("/v1/events", json=events, headers=tenant.headers)).json()["accepted"] == 50
     store = state.tenant_store(tenant.id)
-    for _ in range(50):  # the JSONL archive is written off the request path, within about a second
-        jsonl = [i.key async for i in store.list(f"events/jsonl/dt={day.isoformat()}/")]
-        if jsonl:
-            break
-        await asyncio.sleep(0.1)
+    async def archived() -> list[str]:  # the JSONL archive is written off the request path, within about a second
+        return [i.key async for i in store.list(f"events/jsonl/dt={day.isoformat()}/")]
+
+    jsonl = await eventually(archived, what="the JSONL archive")
     lines = b"".join([await store.get(k) for k in jsonl]).splitlines()
     assert sorted(msgspec.json.decode(line)["event_id"] for line in lines) == sorted(e["event_id"] for e in events)
 

@@ -27,6 +27,7 @@ from flywheel.server.app import create_app
 from flywheel.server.auth import service
 from flywheel.server.embedded.postgres import EmbeddedPostgres
 from flywheel.server.settings import load_settings
+from flywheel.server.testing import eventually
 from flywheel.server.testing.client import app_client
 from flywheel.server.testing.live import free_port
 
@@ -96,11 +97,8 @@ async def test_postgres_restart_under_sustained_load(own_postgres, open_tmp, fly
         await asyncio.sleep(1.5)
         stop.set()
         await asyncio.gather(*senders)
-        for _ in range(200):  # wait for the drain
-            if state.ingestor.engine.spool.files == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert state.ingestor.engine.spool.files == 0, "the spool drains once Postgres is back"
+        await eventually(lambda: state.ingestor.engine.spool.files == 0, timeout=20,
+                         what="the spool to drain once Postgres is back")
 
     assert before_outage > 0 and during_outage > 0, (before_outage, during_outage, statuses)
     assert spooled_responses > 0, "events acknowledged during the outage went through the spool"
@@ -164,11 +162,11 @@ async def test_crash_with_a_non_empty_spool_replays_it(own_postgres, open_tmp, f
     proc = _serve(env)
     try:
         await asyncio.to_thread(_wait_healthy, url, proc)
-        for _ in range(100):
+        async def replayed() -> dict[str, int] | None:
             counts = await _stored_counts(pg.dsn)
-            if len(counts) >= 40:
-                break
-            await asyncio.sleep(0.1)
+            return counts if len(counts) >= 40 else None
+
+        counts = await eventually(replayed, timeout=10, what="the spool replayed")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

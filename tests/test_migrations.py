@@ -108,7 +108,8 @@ async def test_concurrent_partition_creation_does_not_race(database):
         results = await asyncio.gather(*[database.fetchval("SELECT flywheel_ensure_event_partitions($1, $2)",
                                                            first, last) for _ in range(8)])
         assert sum(results) == 7, results  # each day created exactly once, by one of the callers
-        made = await database.fetchval("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'events_203103%'")
+        made = await database.fetchval(
+            "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'events_203103%'")
         assert made == 7
     finally:
         for i in range(7):

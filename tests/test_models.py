@@ -18,6 +18,7 @@ import pytest
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
+from flywheel.server.testing import eventually
 from flywheel.server.testing.client import app_client
 from flywheel.server.testing.live import LiveServer
 
@@ -239,11 +240,7 @@ async def test_activation_swaps_under_concurrent_scoring_on_every_replica(client
     replica = create_app(flywheel_settings, load_entrypoints=True)  # a second API process, as far as Postgres knows
     async with app_client(replica) as other:
         runtime = replica.state.flywheel.models
-        for _ in range(100):  # its listener connects in the background
-            if runtime._listening:
-                break
-            await asyncio.sleep(0.05)
-        assert runtime._listening
+        await eventually(lambda: runtime.listening, what="the replica's listener")  # it connects in the background
         seen: dict[str, list[int]] = {"here": [], "replica": []}
         failures: list[str] = []
         stop = asyncio.Event()
@@ -264,16 +261,18 @@ async def test_activation_swaps_under_concurrent_scoring_on_every_replica(client
         for version in (v2, 1, v2):
             r = await client.post(f"/v1/models/{FAMILY}/versions/{version}/activate", headers=t.headers)
             assert r.status_code == 200, r.text
-            for _ in range(200):  # the replica hears of it through NOTIFY, not by polling
-                if runtime.swaps > swaps_before and runtime._active.get((t.id, FAMILY)) == version:
-                    break
-                await asyncio.sleep(0.01)
+            # The replica hears of it through NOTIFY, not by polling.
+            def swapped(before=swaps_before, version=version) -> bool:
+                return runtime.swaps > before and runtime.active_in_memory(t.id, FAMILY) == version
+
+            await eventually(swapped, timeout=10, interval=0.01, what="the replica's swap")
             swaps_before = runtime.swaps
-            n = len(seen["replica"]), len(seen["here"])
-            for _ in range(500):
-                if failures or (len(seen["replica"]) >= n[0] + 5 and len(seen["here"]) >= n[1] + 5):
-                    break
-                await asyncio.sleep(0.01)
+            counted = len(seen["replica"]), len(seen["here"])
+
+            def five_more(n=counted) -> bool:
+                return bool(failures) or (len(seen["replica"]) >= n[0] + 5 and len(seen["here"]) >= n[1] + 5)
+
+            await eventually(five_more, timeout=5, interval=0.01, what="scores after the swap")
             assert failures == []
             assert seen["replica"][-1] == version and seen["here"][-1] == version
         stop.set()

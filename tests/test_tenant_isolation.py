@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from route_sweep import fill, protected_routes
 
+from flywheel.server.testing import eventually
+
 MARKER = f"tenant-b-secret-{uuid.uuid4().hex[:8]}"
 
 
@@ -61,18 +63,16 @@ async def _version(client, b):
 
 async def _serial(client, b):
     """A drive of B's, streamed as a daily SMART record (it lands through the drives plugin's subscriber)."""
-    import asyncio
-
     serial = f"{MARKER}-drive"
     r = await client.post("/v1/events", headers=b.headers, json=[{
         "type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": "2026-11-20T23:00:00Z",
         "date": "2026-11-20", "serial_number": serial, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}])
     assert r.json()["accepted"] == 1, r.text
-    for _ in range(200):
-        if (await client.get(f"/v1/drives/{serial}", headers=b.headers)).status_code == 200:
-            return serial
-        await asyncio.sleep(0.02)
-    raise AssertionError("B's drive never appeared")
+    async def visible() -> bool:
+        return (await client.get(f"/v1/drives/{serial}", headers=b.headers)).status_code == 200
+
+    await eventually(visible, what="B's drive")
+    return serial
 
 
 # Path parameter name -> how tenant B makes one. A new route with a new
@@ -225,8 +225,6 @@ def _bases(state, name: str) -> list[dict[str, Any]]:
 
 async def test_jobs_queued_by_tenant_a_leave_tenant_b_untouched(app, client, state, tenants):
     from hostile import payload_variants
-
-    from flywheel.server.testing import eventually
 
     a, b = tenants
     # B's own event reaches its JSONL archive within a second: wait, so only A can change anything.

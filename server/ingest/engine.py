@@ -120,6 +120,22 @@ class IngestEngine:
         self._staging_until = 0.0  # monotonic time until which groups go through the staging table
         self._retry_at: dict[str, float] = {}  # spool file name -> when to try it again
 
+    # -- what it is doing (for metrics, operators and tests) -------------------
+
+    @property
+    def copies_in_progress(self) -> int:
+        """Group commits (COPYs) running now."""
+        return self._flushing
+
+    @property
+    def via_staging(self) -> bool:
+        """Whether groups go through the staging table (for a while after one met a stored event)."""
+        return time.monotonic() < self._staging_until
+
+    def forget_conflicts(self) -> None:
+        """Try the plain COPY first for the next group, as after a quiet spell."""
+        self._staging_until = 0.0
+
     # -- lifecycle ----------------------------------------------------------
 
     async def start(self) -> None:

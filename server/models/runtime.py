@@ -114,6 +114,15 @@ class ModelRuntime:
         self._conn: asyncpg.Connection | None = None
         self.swaps = 0  # activations applied from notifications (tests and metrics read it)
 
+    @property
+    def listening(self) -> bool:
+        """Whether activations reach this process by NOTIFY (else it reads the pointer per request)."""
+        return self._listening
+
+    def active_in_memory(self, tenant_id: UUID, family: str) -> int | None:
+        """The version this process serves for (tenant, family) without asking Postgres, if known."""
+        return self._active.get((tenant_id, family))
+
     # -- the active pointer --------------------------------------------------------
 
     async def active(self, tenant_id: UUID, family: str) -> LoadedModel:
