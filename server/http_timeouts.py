@@ -67,6 +67,15 @@ class _SlowClientTimeouts:
     _since = 0.0  # when the current phase's clock started (last body byte, in _BODY)
     _timer: asyncio.TimerHandle | None = None
 
+    # Mixed in first, so these run around uvicorn's own (super() is the protocol's).
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_new_connection()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_watching()
+        super().connection_lost(exc)
+
     def _watch_new_connection(self) -> None:
         self._phase = _WAITING
         self._since = self.loop.time()
@@ -144,14 +153,6 @@ class _SlowClientTimeouts:
 class H11TimeoutProtocol(_SlowClientTimeouts, H11Protocol):
     """uvicorn's h11 protocol with slow-client timeouts (used when httptools is absent)."""
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._watch_new_connection()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_watching()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         self._follow()
@@ -185,14 +186,6 @@ if HttpToolsProtocol is not None:
 
     class HttpToolsTimeoutProtocol(_SlowClientTimeouts, HttpToolsProtocol):
         """uvicorn's httptools protocol with slow-client timeouts."""
-
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._watch_new_connection()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_watching()
-            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)

@@ -71,28 +71,17 @@ class PiiScrubber:
         """A scrubbed copy of JSON-like `value` (unchanged parts shared) and the replacement count."""
         if isinstance(value, str):
             return self.scrub_text(value, allow, path)
-        if isinstance(value, dict):
+        if isinstance(value, (dict, list)):
             if allow is not None and allow.path_allowed(path):
                 return value, 0
+            is_dict = isinstance(value, dict)
             total, out = 0, None
-            for key, item in value.items():
-                new, n = self.scrub(item, allow, f"{path}.{key}")
+            for key, item in (value.items() if is_dict else enumerate(value)):
+                new, n = self.scrub(item, allow, f"{path}.{key}" if is_dict else f"{path}[{key}]")
                 if n:
-                    if out is None:
-                        out = dict(value)
+                    if out is None:  # copied only once something changes: unchanged parts are shared
+                        out = dict(value) if is_dict else list(value)
                     out[key] = new
-                    total += n
-            return (out if out is not None else value), total
-        if isinstance(value, list):
-            if allow is not None and allow.path_allowed(path):
-                return value, 0
-            total, out = 0, None
-            for i, item in enumerate(value):
-                new, n = self.scrub(item, allow, f"{path}[{i}]")
-                if n:
-                    if out is None:
-                        out = list(value)
-                    out[i] = new
                     total += n
             return (out if out is not None else value), total
         return value, 0
