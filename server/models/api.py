@@ -71,6 +71,11 @@ def invalid_train_request(request: Request, exc: ValidationException) -> Respons
     return handle_api_error(request, InvalidInput(message, field=field))
 
 
+# Scoring decodes its body into the family's numeric Struct and refuses undecodable ones itself
+# (models/features.py): the input guard's scans would cost 5-15% of its throughput for nothing.
+SCORING = {"scope": "read", "own_body_checks": True}
+
+
 class ModelController(Controller):
     path = "/v1/models"
     tags = ["models"]
@@ -133,7 +138,7 @@ class ModelController(Controller):
         family_of(state.flywheel, family)
         return await registry.activate(state.flywheel.db, principal.tenant_id, family, version)
 
-    @post("/{family:str}/score", operation_id="score", status_code=200, opt={"scope": "read"})
+    @post("/{family:str}/score", operation_id="score", status_code=200, opt=SCORING)
     async def score(self, request: Request, state: State, principal: Caller, family: Family,
                     explain: Explain = 0) -> ScoreResult:
         """Score one row: a JSON object of named features (see the family's `features`).
@@ -151,7 +156,7 @@ class ModelController(Controller):
         SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)
         return result
 
-    @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200, opt={"scope": "read"})
+    @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200, opt=SCORING)
     async def score_batch(self, request: Request, state: State, principal: Caller, family: Family,
                           explain: Explain = 0) -> BatchScoreResult:
         """Score many rows: `{"rows": [{...}, ...]}` as JSON or msgpack (`Content-Type: application/msgpack`),
