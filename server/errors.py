@@ -71,7 +71,14 @@ class InvalidInput(ApiError):
 
 # Where msgspec says the problem is: "... - at `$.a[0]`", or for a bad dict key "... - at `key` in `$.a`".
 MSGSPEC_AT = re.compile(r" - at (?:`key` in )?`\$(.*)`$")
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
+# msgspec names the object holding a missing or unknown field, and the field in its message.
+_NAMED_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(.+)`$")
+
+
+def unknown_field(message: str) -> str | None:
+    """The field msgspec's "Object contains unknown field `x`" names, else None."""
+    match = _NAMED_FIELD.match(message)
+    return match.group(2) if match and match.group(1) == "contains unknown" else None
 
 
 def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: str = "$") -> ApiError:
@@ -80,9 +87,9 @@ def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: 
     match = MSGSPEC_AT.search(text)
     field = prefix + match.group(1) if match else None
     message = text[: match.start()] if match else text
-    unknown = _UNKNOWN_FIELD.match(message)
+    unknown = unknown_field(message)
     if unknown and field is not None:  # msgspec names the object holding an unknown key: name the key
-        field = f"{field}.{unknown.group(1)}"
+        field = f"{field}.{unknown}"
     if isinstance(exc, msgspec.ValidationError):
         return InvalidInput(message, field=field)
     return ApiError(f"malformed body: {message}", code="malformed_body", field=field)
@@ -110,6 +117,11 @@ def handle_validation(request: Request, exc: ValidationException) -> Response[Er
     for one kind of error: 422 `validation_error` means "well-formed, but not
     acceptable", and 400 is kept for bodies that do not parse at all.
     """
+    return _respond(validation_body(exc))
+
+
+def validation_body(exc: ValidationException) -> ErrorBody:
+    """The error body of Litestar's validation error: each problem with its field."""
     details = []
     for item in exc.extra or []:
         if isinstance(item, dict):
@@ -118,9 +130,8 @@ def handle_validation(request: Request, exc: ValidationException) -> Response[Er
             details.append(ErrorDetail(code="validation_error", message=message, field=field))
     first = details[0] if details else None
     message = first.message if first else str(exc.detail)
-    body = ErrorBody(status=422, code="validation_error", message=message, field=first.field if first else None,
+    return ErrorBody(status=422, code="validation_error", message=message, field=first.field if first else None,
                      details=details)
-    return _respond(body)
 
 
 def _field_path(key: Any, source: Any, message: str = "") -> str | None:
@@ -132,14 +143,11 @@ def _field_path(key: Any, source: Any, message: str = "") -> str | None:
     source = getattr(source, "value", source)  # Litestar passes a ParamType enum for parameters
     if source in ("query", "path", "header", "cookie"):
         return f"{source}.{key}"
-    # A missing or unknown field is reported on the body ("data"): name the field itself.
-    named = _FIELD_NAMED.search(message)
-    if key == "data" and named:
-        return f"$.{named.group(1)}"
-    return "$" if key == "data" else f"$.{key}"
-
-
-_FIELD_NAMED = re.compile(r"^Object (?:missing required|contains unknown) field `(.+)`$")
+    # Litestar names the object holding the problem ("data" is the body itself, else a dotted
+    # path); a missing or unknown field is then named in the message: point at the field.
+    where = "$" if key == "data" else f"$.{key}"
+    named = _NAMED_FIELD.match(message)
+    return f"{where}.{named.group(2)}" if named else where
 
 
 def handle_http(request: Request, exc: HTTPException) -> Response[ErrorBody]:

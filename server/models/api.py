@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated
 
@@ -26,16 +25,10 @@ from flywheel.contracts.models import (
     TrainModel,
     TrainRequest,
 )
-from flywheel.server.api.jobs import fetch_job
 from flywheel.server.auth.principal import Caller
-from flywheel.server.errors import (
-    ApiError,
-    InvalidInput,
-    NotFound,
-    handle_api_error,
-    handle_validation,
-)
+from flywheel.server.errors import ApiError, InvalidInput, NotFound, unknown_field, validation_body
 from flywheel.server.jobs.queue import enqueue
+from flywheel.server.jobs.status import job_status
 from flywheel.server.models import registry
 from flywheel.server.models.families import family_of
 from flywheel.server.models.features import feature_spec
@@ -48,27 +41,16 @@ Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the t
 Version = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 Family = Annotated[str, PathParameter(min_length=1, max_length=200)]
 MSGPACK = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
-UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
-
-
 def invalid_train_request(request: Request, exc: ValidationException) -> Response:
-    """A training request's body errors as a 422 naming the field at fault, as the same
-    payload gets through `POST /v1/jobs`; a refused parameter is named
-    (`$.params.tree_learner`) with the list of those a request may set."""
-    body = (i for i in exc.extra or [] if isinstance(i, dict) and i.get("source") == "body")
-    item = next(body, None)
-    if item is None:  # the path or the query: the usual answer
-        return handle_validation(request, exc)
-    key, message = str(item.get("key") or "data"), str(item.get("message", "invalid"))
-    path = "" if key == "data" else f".{key}"  # Litestar calls the body's root `data`
-    unknown = UNKNOWN_FIELD.match(message)
-    if unknown:  # msgspec names the object; the field at fault is the unknown key in it
-        path += f".{unknown.group(1)}"
-        if path.startswith(".params."):
-            message = (f"{unknown.group(1)!r} is not a training parameter a request may set; accepted "
-                       f"(LightGBM's names, no other aliases): {', '.join(TRAINING_PARAMS)}")
-    field = "$" + path
-    return handle_api_error(request, InvalidInput(message, field=field))
+    """Body errors as for any route (422, the field at fault: `$.params.tree_learner`), and a
+    parameter a request may not set is answered with the list of those it may."""
+    body = validation_body(exc)
+    unknown = unknown_field(body.message)
+    if unknown and body.field == f"$.params.{unknown}":
+        body = msgspec.structs.replace(body, message=(
+            f"{unknown!r} is not a training parameter a request may set; accepted "
+            f"(LightGBM's names, no other aliases): {', '.join(TRAINING_PARAMS)}"))
+    return Response(content=body, status_code=body.status)
 
 
 # Scoring decodes its body into the family's numeric Struct and refuses undecodable ones itself
@@ -128,7 +110,7 @@ class ModelController(Controller):
         check_monotone(feature_spec(family_of(fw, family).features), data.monotone)
         payload = TrainModel(family=family, **msgspec.structs.asdict(data))
         job_id = await enqueue(fw, "core.train_model", payload, tenant_id=principal.tenant_id)
-        return await fetch_job(fw.db, principal.tenant_id, job_id)
+        return await job_status(fw.db, job_id, principal.tenant_id)
 
     @post("/{family:str}/versions/{version:int}/activate", operation_id="activateModel", status_code=200,
           opt={"scope": "admin"})
