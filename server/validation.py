@@ -83,12 +83,6 @@ def find_problem(value: Any, path: str = "$", max_depth: int = MAX_DEPTH) -> tup
     return None
 
 
-def find_nul(value: Any, path: str = "$") -> str | None:
-    """The path of the first string (value or key) holding a NUL character."""
-    problem = find_problem(value, path, max_depth=10**9)
-    return problem[1] if problem else None
-
-
 def check_document(value: Any, path: str = "$") -> None:
     """Raise the client error for a NUL character or too deep nesting in `value`."""
     problem = find_problem(value, path)
@@ -98,10 +92,6 @@ def check_document(value: Any, path: str = "$") -> None:
     if kind == "nul":
         raise InvalidInput(NUL_MESSAGE, field=where)
     raise TooDeep(f"nested deeper than {MAX_DEPTH} levels", field=where)
-
-
-def reject_nul(value: Any, path: str = "$") -> None:
-    check_document(value, path)
 
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack (job payloads in Redis) can carry

@@ -23,10 +23,6 @@ class JobCreate(msgspec.Struct, forbid_unknown_fields=True):
     payload: dict[str, Any] | None = None
 
 
-async def fetch_job(db, tenant_id: UUID, job_id: UUID) -> JobRead:
-    return await job_status(db, job_id, tenant_id)
-
-
 class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
@@ -35,11 +31,11 @@ class JobController(Controller):
     async def create_job(self, state: State, principal: Caller, data: JSONBody[JobCreate]) -> JobRead:
         """Queue a registered job for the caller's tenant."""
         job_id = await enqueue(state.flywheel, data.name, data.payload, tenant_id=principal.tenant_id)
-        return await fetch_job(state.flywheel.db, principal.tenant_id, job_id)
+        return await job_status(state.flywheel.db, job_id, principal.tenant_id)
 
     @get("/{job_id:uuid}", operation_id="getJob")
     async def get_job(self, state: State, principal: Caller, job_id: FromPath[UUID]) -> JobRead:
-        return await fetch_job(state.flywheel.db, principal.tenant_id, job_id)
+        return await job_status(state.flywheel.db, job_id, principal.tenant_id)
 
     @get("/", operation_id="listJobs")
     async def list_jobs(

@@ -12,7 +12,7 @@ import asyncpg
 from flywheel.contracts.tenants import ApiKeyCreated, ApiKeyRead, Scope, TenantRead
 from flywheel.server.auth.keys import matches, new_key, parse_key
 from flywheel.server.auth.principal import Principal
-from flywheel.server.db.pool import bounded
+from flywheel.server.db.pool import UNAVAILABLE, bounded
 from flywheel.server.errors import Conflict, NotFound, Unavailable
 
 _KEY_COLUMNS = "id, name, prefix, scopes, created_at, revoked_at"
@@ -113,7 +113,7 @@ class KeyCache:
                 return hit[1]
         try:
             return await self._lookup(db, key)
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             raise Unavailable("the key store is unavailable; retry shortly", headers={"Retry-After": "2"}) from exc
 
     def _refresh_later(self, db, key: str) -> None:
@@ -125,21 +125,16 @@ class KeyCache:
     async def _refresh(self, db, key: str) -> None:
         try:
             await self._lookup(db, key)
-        except _UNAVAILABLE:
+        except UNAVAILABLE:
             pass  # keep the stale hit until STALE_OK_S; the next request tries again
         finally:
             self._refreshing.pop(key, None)
 
     async def _lookup(self, db, key: str) -> Principal | None:
-        parsed = parse_key(key)
-        if parsed is None:
-            return None
-        prefix, secret = parsed
-        row = await _fetch_key(db, prefix, self.LOOKUP_TIMEOUT_S)
-        if row is None or not matches(secret, row["secret_hash"]):
+        principal = await lookup_key(db, key, self.LOOKUP_TIMEOUT_S)
+        if principal is None:
             self._hits.pop(key, None)
             return None
-        principal = Principal(row["tenant_id"], row["id"], frozenset(Scope(s) for s in row["scopes"]))
         if len(self._hits) >= self.max_entries:
             self._hits.clear()
         self._hits[key] = (time.monotonic(), principal)
@@ -149,13 +144,24 @@ class KeyCache:
         self._hits.clear()
 
 
-_UNAVAILABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                asyncpg.exceptions.OperatorInterventionError)
 _KEY_LOOKUP = "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL"
 
 
-async def _fetch_key(db, prefix: str, deadline_s: float):
-    if isinstance(db, asyncpg.Pool):
+async def lookup_key(db, key: str, deadline_s: float | None = None) -> Principal | None:
+    """The principal of a live API key, read from Postgres now (no cache); None for an unknown,
+    revoked or mistyped key. With `deadline_s`, a lookup Postgres does not answer in time
+    raises (a TimeoutError) instead of waiting."""
+    parsed = parse_key(key)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    if deadline_s is None:
+        row = await db.fetchrow(_KEY_LOOKUP, prefix)
+    elif isinstance(db, asyncpg.Pool):
         async with bounded(db, deadline_s) as conn:
-            return await conn.fetchrow(_KEY_LOOKUP, prefix)
-    return await db.fetchrow(_KEY_LOOKUP, prefix, timeout=deadline_s)
+            row = await conn.fetchrow(_KEY_LOOKUP, prefix)
+    else:
+        row = await db.fetchrow(_KEY_LOOKUP, prefix, timeout=deadline_s)
+    if row is None or not matches(secret, row["secret_hash"]):
+        return None
+    return Principal(row["tenant_id"], row["id"], frozenset(Scope(s) for s in row["scopes"]))

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from flywheel.contracts.tenants import Scope
-from flywheel.server.auth.keys import matches, parse_key
 from flywheel.server.auth.principal import Principal
+from flywheel.server.auth.service import lookup_key
 
 COOKIE = "flywheel_session"
 COOKIE_PATH = "/console"
@@ -54,15 +54,7 @@ def _hash(session_id: str) -> bytes:
 
 async def check_key(db, key: str) -> Principal | None:
     """The principal of a live API key, read fresh (a sign-in never trusts a cache)."""
-    parsed = parse_key(key)
-    if parsed is None:
-        return None
-    prefix, secret = parsed
-    row = await db.fetchrow(
-        "SELECT id, tenant_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL", prefix)
-    if row is None or not matches(secret, row["secret_hash"]):
-        return None
-    return Principal(row["tenant_id"], row["id"], frozenset(Scope(s) for s in row["scopes"]))
+    return await lookup_key(db, key)
 
 
 async def open_session(db, principal: Principal) -> str:

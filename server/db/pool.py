@@ -53,6 +53,10 @@ class NoAnswer(TimeoutError):
 
 # How long to wait for a connection from a pool before giving up.
 ACQUIRE_TIMEOUT_S = 5.0
+# Errors that mean "Postgres is not there right now", as opposed to a bug or bad
+# data: ingestion spools on them, key lookups answer 503.
+UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+               asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
 # Postgres errors that mean "this data cannot be stored", as opposed to
 # "Postgres is not there": invalid values (class 22), constraint violations
 # (23) and limits such as an index row too large (54); and a value the client

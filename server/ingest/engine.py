@@ -32,7 +32,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from flywheel.server.db.pool import ACQUIRE_TIMEOUT_S, DATA_ERRORS, NoAnswer, bounded
+from flywheel.server.db.pool import ACQUIRE_TIMEOUT_S, DATA_ERRORS, UNAVAILABLE, NoAnswer, bounded
 from flywheel.server.errors import ApiError, Unavailable
 from flywheel.server.ingest import metrics as m
 from flywheel.server.ingest.pgcopy import copy_source, encode_rows
@@ -44,10 +44,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("flywheel.ingest")
 
-# Errors that mean "Postgres is not there right now", as opposed to a bug or
-# bad data: these send a group to the spool.
-DB_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                  asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
 PROBE_INTERVAL_S = 0.25
 PROBE_TIMEOUT_S = 2.0
 STAGING_AFTER_CONFLICT_S = 5.0  # after a group held a stored event, skip the plain COPY this long
@@ -141,12 +137,15 @@ class IngestEngine:
     async def start(self) -> None:
         self.spool.open()
         self._gauges()
+        # Counted when scraped: the folder changes when a drain quarantines and when an
+        # operator deletes a file, and listing it on every spooled flush would be I/O for nothing.
+        m.QUARANTINE_FILES.set_function(lambda: len(self.spool.dead_letters()))
         if self.spool.files:
             log.warning("spool holds events from an earlier run; draining", batches=self.spool.files)
         try:
             await self._open_pool()
             await self.ensure_partitions(date.today() - timedelta(days=1), date.today() + timedelta(days=7))
-        except DB_UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             # Start anyway: events go to the spool until Postgres answers.
             log.warning("Postgres unavailable at ingest start; spooling", error=type(exc).__name__)
             self.db_up = False
@@ -235,7 +234,7 @@ class IngestEngine:
         except DATA_ERRORS as exc:  # first: asyncpg's client-side DataError is also an InterfaceError
             await self._refused(group, exc)
             return
-        except DB_UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             if isinstance(exc, NoAnswer):
                 m.FLUSH_TIMEOUTS.inc()
             if self.db_up:
@@ -389,7 +388,7 @@ class IngestEngine:
             await self._open_pool()
             async with bounded(self.pool, PROBE_TIMEOUT_S) as conn:
                 await conn.fetchval("SELECT 1")
-        except DB_UNAVAILABLE:
+        except UNAVAILABLE:
             return
         log.info("Postgres is back; draining the spool", batches=self.spool.files)
         self.db_up = True
@@ -409,7 +408,7 @@ class IngestEngine:
                     continue
                 try:
                     moved += await self._drain_file(path)
-                except DB_UNAVAILABLE:
+                except UNAVAILABLE:
                     self.db_up = False
                     break
                 except Exception:
@@ -472,5 +471,4 @@ class IngestEngine:
     def _gauges(self) -> None:
         m.SPOOL_BYTES.set(self.spool.bytes)
         m.SPOOL_BATCHES.set(self.spool.files)
-        m.QUARANTINE_FILES.set(len(self.spool.dead_letters()))
 

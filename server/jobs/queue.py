@@ -18,7 +18,7 @@ from flywheel.server.errors import (
     Unavailable,
     from_msgspec,
 )
-from flywheel.server.validation import check_int_range, reject_nul
+from flywheel.server.validation import check_document, check_int_range
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState
@@ -35,7 +35,7 @@ async def create_job_row(state: AppState, spec: JobSpec, tenant_id: UUID | None,
 
 def validate_payload(spec: JobSpec, payload: Any) -> Any:
     """Check a payload against the job's Struct; errors name the field under `$.payload`."""
-    reject_nul(payload, "$.payload")
+    check_document(payload, "$.payload")
     check_int_range(payload, "$.payload")
     if spec.payload is None:
         if payload not in (None, {}):
