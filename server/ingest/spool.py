@@ -85,8 +85,7 @@ class Spool:
         (folder / f"{source.name}.reason.txt").write_text(reason + "\n")
         size = source.stat().st_size
         os.rename(source, target)
-        self.bytes -= size
-        self.files -= 1
+        self._gone(size)
         return target
 
     def _write(self, name: str, data: bytes) -> None:
@@ -130,5 +129,9 @@ class Spool:
     def remove(self, path: Path) -> None:
         size = path.stat().st_size
         path.unlink()
+        self._gone(size)
+
+    def _gone(self, size: int) -> None:
+        """A batch of `size` bytes left the spool (drained, or set aside)."""
         self.bytes -= size
         self.files -= 1
