@@ -191,8 +191,22 @@ class FamilyRead(msgspec.Struct, kw_only=True):
     versions: list[ModelVersionRead]
 
 
-class FamilyList(msgspec.Struct):
+class ServedModel(msgspec.Struct, kw_only=True):
+    """A model a plugin serves under an OpenAI-compatible API, as OpenAI's `GET /v1/models` lists it."""
+
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "flywheel"
+
+
+class FamilyList(msgspec.Struct, kw_only=True):
+    """`GET /v1/models`: Flywheel's model families (`items`) and, for OpenAI clients pointed at
+    Flywheel, the models plugins serve under OpenAI's API (`object` and `data`, as OpenAI lists them)."""
+
     items: list[FamilyRead]
+    object: str = "list"
+    data: list[ServedModel] = []
 
 
 class ModelInfo(msgspec.Struct, kw_only=True):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from flywheel.contracts.events import Event
     from flywheel.contracts.jobs import CronSpec, JobSpec
-    from flywheel.contracts.models import ModelFamily
+    from flywheel.contracts.models import ModelFamily, ServedModel
     from flywheel.contracts.pages import Page
     from flywheel.contracts.plugins import MigrationSource
     from flywheel.server.state import AppState
@@ -127,6 +127,14 @@ def register_pages() -> list[Page]:
     """Pages of the web console, mounted below ``/console/<plugin>`` and listed
     in its navigation; handlers get the signed-in session's ``principal``.
     Since 0.1.
+    """
+
+
+@hookspec
+def list_served_models(state: AppState, tenant_id: Any) -> list[ServedModel]:
+    """Models the plugin serves to this tenant under an OpenAI-compatible API (the `model`
+    names its clients ask for). `GET /v1/models` lists them in OpenAI's `data` shape beside
+    Flywheel's families, so an OpenAI client's `models.list()` works. Since 0.3.
     """
 
 

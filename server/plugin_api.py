@@ -20,7 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from flywheel.contracts.events import Event
+import msgspec
+
+from flywheel.contracts.events import Event, IngestResult
 from flywheel.contracts.jobs import JobRead
 from flywheel.contracts.models import Explanation, ModelVersionRead
 from flywheel.contracts.tenants import TenantRead
@@ -41,6 +43,8 @@ from flywheel.server.pagination import decode_cursor, encode_cursor
 from flywheel.server.state import AppState
 from flywheel.server.store.base import ObjectInfo, ObjectStore
 
+_encode_events = msgspec.json.Encoder().encode
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -56,7 +60,9 @@ __all__ = [
     # state, jobs
     "AppState", "JobContext", "JobRead", "enqueue", "run_here", "job_status", "follow_job",
     # events
-    "stored_events",
+    "stored_events", "ingest_events",
+    # secrets
+    "seal_secret", "open_secret", "secrets_ready",
     # tenants and CLI commands
     "TenantRead", "find_tenant", "create_tenant", "tenant_ids", "cli_state",
     # models
@@ -116,6 +122,38 @@ def stored_events(state: AppState, tenant_id: UUID, event_type: type[Event], sin
     from flywheel.server.ingest.reading import stored_events as _stored
 
     return _stored(state, tenant_id, event_type, since, until, batch=batch)
+
+
+async def ingest_events(state: AppState, tenant_id: UUID, events: list[Event]) -> IngestResult:
+    """Store events as `POST /v1/events` would: validated, PII scrubbed, deduplicated by
+    `event_id`, spooled to disk while Postgres is down, then `on_events_committed`.
+    In API processes only (a worker has no ingestion engine: Unavailable). Since 0.3."""
+    if state.ingestor is None:
+        raise Unavailable("events are ingested by API processes; this one has no ingestion engine",
+                          code="ingest_unavailable")
+    body = _encode_events(events)
+    return await state.ingestor.ingest(tenant_id, body, "application/json")
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def seal_secret(state: AppState, plaintext: str) -> str:
+    """`plaintext` encrypted with FLYWHEEL_SECRET_KEY (Fernet), as ASCII text to store.
+    Unavailable (`secret_key_missing`) when no key is configured. Since 0.3."""
+    return state.secrets().seal(plaintext)
+
+
+def open_secret(state: AppState, token: str) -> str:
+    """What `seal_secret` sealed. Unavailable when the key is missing or does not open it;
+    the message never holds the token. Since 0.3."""
+    return state.secrets().open(token)
+
+
+def secrets_ready(state: AppState) -> bool:
+    """True when a secret key is configured, so `seal_secret` works: a plugin holding
+    sealed secrets refuses to start without one. Since 0.3."""
+    return state.secrets().ready
 
 
 # -- tenants and CLI commands ---------------------------------------------------------------

@@ -63,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_age_days: PositiveInt = 365
     archive_jsonl: bool = True
     ingest_fast_path: bool = True
+    # Fernet key(s) for secrets plugins store (comma-separated: the first encrypts, all decrypt,
+    # for rotation). Unset: `<data_dir>/secret.key` when it exists or Flywheel is embedded.
+    secret_key: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -94,6 +97,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for key in ("database_url", "redis_url", "store_url"):
             if out[key]:
                 out[key] = redact_url(out[key])
+        if out["secret_key"]:
+            out["secret_key"] = "***"
         return out
 
 
@@ -128,6 +133,7 @@ ENV_VARS: dict[str, str] = {
     "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",
     "archive_jsonl": "FLYWHEEL_ARCHIVE_JSONL",
     "ingest_fast_path": "FLYWHEEL_INGEST_FAST_PATH",
+    "secret_key": "FLYWHEEL_SECRET_KEY",
 }
 # Fallbacks read when the first variable is unset.
 ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from flywheel.server.ingest.service import Ingestor
     from flywheel.server.ingest.subscribers import Subscribers
     from flywheel.server.models.runtime import ModelRuntime
+    from flywheel.server.secrets import SecretBox
     from flywheel.server.store import ObjectStore
 
 log = structlog.get_logger("flywheel.state")
@@ -49,6 +50,7 @@ class AppState:
     subscribers: Subscribers | None = None  # on_events_committed dispatch (API processes)
     archiver: JsonlArchiver | None = None  # the JSONL event archive (API processes, when enabled)
     models: ModelRuntime | None = None  # ONNX sessions and active versions (server/models/runtime.py)
+    secret_box: SecretBox | None = None  # sealing plugins' secrets (server/secrets.py), built on first use
     started: bool = False
 
     @property
@@ -123,8 +125,10 @@ class AppState:
     async def stop(self) -> None:
         if not self.started:
             return
-        await self.stop_serving()
+        # Plugins stop first, while the ingestion engine still takes what they flush (records
+        # kept in memory); then the engine stores everything accepted.
         await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks, state=self)
+        await self.stop_serving()
         if self.store is not None:
             await self.store.close()
         if self.redis is not None:
@@ -132,6 +136,13 @@ class AppState:
         if self.db is not None:
             await self.db.close()
         self.started = False
+
+    def secrets(self) -> SecretBox:
+        if self.secret_box is None:
+            from flywheel.server.secrets import secret_box
+
+            self.secret_box = secret_box(self.settings)
+        return self.secret_box
 
     def tenant_store(self, tenant_id: Any) -> ObjectStore:
         """The object store as one tenant sees it: every key under its own prefix."""

@@ -137,6 +137,18 @@ def keys_list(tenant: str) -> None:
     _run_api(go())
 
 
+@keys.command("secret-key")
+def keys_secret_key() -> None:
+    """Print a new Fernet key for FLYWHEEL_SECRET_KEY (it encrypts the secrets plugins store).
+
+    To rotate: set FLYWHEEL_SECRET_KEY=NEW,OLD (the first encrypts, all decrypt), have each
+    plugin re-seal what it stores (docs/rlaas.md for the gateway's policies), then drop OLD.
+    """
+    from flywheel.server.secrets import new_key
+
+    click.echo(new_key())
+
+
 def _run_api(coro) -> None:
     from flywheel.server.errors import ApiError
 

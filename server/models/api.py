@@ -27,6 +27,7 @@ from flywheel.contracts.models import (
 )
 from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import ApiError, InvalidInput, NotFound, unknown_field, validation_body
+from flywheel.server.hooks import call_hook
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.jobs.status import job_status
 from flywheel.server.models import registry
@@ -75,7 +76,8 @@ class ModelController(Controller):
                                     primary_metric=family.primary_metric,
                                     features=feature_spec(family.features).describe(),
                                     active_version=active, versions=mine))
-        return FamilyList(items=items)
+        served = await call_hook(fw.pm, "list_served_models", isolate=True, state=fw, tenant_id=principal.tenant_id)
+        return FamilyList(items=items, data=[model for _, models in served for model in models])
 
     @get("/{family:str}", operation_id="getActiveModel")
     async def get_active_model(self, state: State, principal: Caller, family: Family) -> ModelInfo:

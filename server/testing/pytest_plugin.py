@@ -78,6 +78,7 @@ def flywheel_plugins() -> list[Any] | None:
 
 @pytest.fixture(scope="session")
 def flywheel_settings(flywheel_services, tmp_path_factory):
+    from flywheel.server.secrets import new_key
     from flywheel.server.settings import load_settings
 
     data = tmp_path_factory.mktemp("flywheel-data")
@@ -85,7 +86,9 @@ def flywheel_settings(flywheel_services, tmp_path_factory):
                          store_url=f"file://{data / 'store'}", data_dir=str(data),
                          queue_name=f"flywheel-test:{uuid.uuid4().hex[:8]}",
                          # `client` calls the app as http://testserver; live servers listen on 127.0.0.1.
-                         allowed_hosts=["testserver", "127.0.0.1", "localhost"])
+                         allowed_hosts=["testserver", "127.0.0.1", "localhost"],
+                         # A throwaway key, so plugins that seal secrets work in tests.
+                         secret_key=new_key())
 
 
 @pytest.fixture(scope="session")
