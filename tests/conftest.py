@@ -4,6 +4,7 @@ point), plus a few of their own below."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The rlaas gateway's tests run their OpenAI-compatible upstreams on loopback, which the
+# upstream allow-list refuses unless named (read once per app, at its startup).
+os.environ.setdefault("FLYWHEEL_RLAAS_UPSTREAM_HOSTS", "*,127.0.0.1")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

@@ -17,6 +17,7 @@ from tests.schema_dump import dump_schema
 SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.txt"
 EXAMPLE = MigrationSource(namespace="example", package="flywheel_example.migrations")
 DRIVES = MigrationSource(namespace="drives", package="flywheel.plugins.drives.migrations")
+RLAAS = MigrationSource(namespace="rlaas", package="flywheel.plugins.rlaas.migrations")
 
 
 @pytest.fixture
@@ -29,9 +30,9 @@ async def empty_db(flywheel_services):
 
 async def test_empty_database_migrates_to_the_committed_schema(empty_db):
     _, conn = empty_db
-    applied = await migrate(conn, [CORE_SOURCE, DRIVES, EXAMPLE])
+    applied = await migrate(conn, [CORE_SOURCE, DRIVES, RLAAS, EXAMPLE])
     assert [(m.namespace, m.version) for m in applied][:1] == [("core", 1)]
-    assert {("example", 1), ("drives", 1)} <= {(m.namespace, m.version) for m in applied}
+    assert {("example", 1), ("drives", 1), ("rlaas", 2)} <= {(m.namespace, m.version) for m in applied}
     dumped = await dump_schema(conn)
     if os.environ.get("FLYWHEEL_UPDATE_SCHEMA") == "1":
         SCHEMA_FILE.write_text(dumped)

@@ -75,10 +75,36 @@ async def _serial(client, b):
     return serial
 
 
+async def _interaction(client, b):
+    """An LLM call of B's through the rlaas gateway, recorded as an event (the plugin's subscriber stores it)."""
+    iid = str(uuid.uuid4())
+    r = await client.post("/v1/events", headers=b.headers, json=[{
+        "type": "rlaas.interaction", "event_id": str(uuid.uuid4()), "ts": "2026-11-20T23:00:00Z",
+        "interaction_id": iid, "route": f"{MARKER}-route", "endpoint": "chat.completions",
+        "policy_id": str(uuid.uuid4()), "policy": "base", "policy_version": 1, "status": 200, "latency_ms": 5.0,
+        "request": {"messages": [{"role": "user", "content": MARKER}]}}])
+    assert r.json()["accepted"] == 1, r.text
+
+    async def visible() -> bool:
+        return (await client.get(f"/v1/rlaas/interactions/{iid}", headers=b.headers)).status_code == 200
+
+    await eventually(visible, what="B's interaction")
+    return iid
+
+
+async def _policy(client, b):
+    r = await client.post("/v1/rlaas/policies", headers=b.headers, json={
+        "route": "support-draft", "name": "b-policy", "status": "active", "description": MARKER,
+        "upstream": {"base_url": "https://api.example.com/v1", "model": "gpt-4o-mini"}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 # Path parameter name -> how tenant B makes one. A new route with a new
 # parameter needs a line here; `test_every_path_parameter_has_a_provider` says so.
 PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note, "family": _family, "version": _version,
-             "serial": _serial}
+             "serial": _serial, "interaction_id": _interaction,
+             "policy_id": _policy}
 # Parameters that name something every tenant shares (a model family is declared by a plugin's code):
 # a route with only these may succeed for A, acting on A's own data; the leak check still applies.
 SHARED = {"family"}

@@ -1,0 +1,98 @@
+"""The OpenAI-compatible gateway: `POST /v1/chat/completions`, `POST /v1/embeddings`.
+
+Point the official `openai` client at Flywheel (`base_url=".../v1"`) with a
+Flywheel API key (scope `ingest`) as its `api_key`; the `model` it asks for
+is a route, answered by the tenant's policies (routing.py). `GET /v1/models`
+is the core's model list, which also carries the gateway's routes in
+OpenAI's `data` shape (`list_served_models` below).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import State
+
+from flywheel.contracts.models import ServedModel
+from flywheel.plugins.rlaas import upstream
+from flywheel.plugins.rlaas.openai_types import ChatRequest, EmbeddingRequest, ErrorInfo, GatewayError
+from flywheel.plugins.rlaas.proxy import handle
+from flywheel.plugins.rlaas.recording import RECORDER, Recorder
+from flywheel.plugins.rlaas.routing import routes_of
+from flywheel.plugins.rlaas.runtime import settings_of
+from flywheel.plugins.rlaas.shadow import SHADOWS, ShadowPool
+from flywheel.server.plugin_api import ApiError, Caller, secrets_ready
+
+GATEWAY = {"scope": "ingest"}
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          404: "invalid_request_error", 409: "invalid_request_error", 422: "invalid_request_error",
+          429: "rate_limit_error"}
+
+
+def openai_error(request: Request, exc: ApiError) -> Response[GatewayError]:
+    """Gateway errors in OpenAI's shape, so its clients show the message (Flywheel's fields beside it)."""
+    body = exc.body()
+    info = ErrorInfo(message=body.message, type=_TYPES.get(body.status, "api_error"), param=body.field,
+                     code=body.code)
+    return Response(GatewayError(error=info, status=body.status, code=body.code, message=body.message,
+                                 field=body.field), status_code=body.status, headers=exc.headers)
+
+
+class GatewayController(Controller):
+    path = "/v1"
+    tags = ["rlaas gateway"]
+    exception_handlers = {ApiError: openai_error}
+
+    @post("/chat/completions", operation_id="createChatCompletion", status_code=200, opt=GATEWAY)
+    async def chat_completions(self, request: Request, state: State, principal: Caller,
+                               data: ChatRequest) -> Response:
+        """A chat completion through the route's policy, streamed (`"stream": true`) or not.
+
+        The answer is the upstream's, with `X-Flywheel-Interaction-Id` (attach feedback to it) and
+        `X-Flywheel-Policy` headers. Fields Flywheel does not read pass through unchanged.
+        """
+        return await handle(state.flywheel, principal, request, "chat.completions")
+
+    @post("/embeddings", operation_id="createEmbedding", status_code=200, opt=GATEWAY)
+    async def embeddings(self, request: Request, state: State, principal: Caller,
+                         data: EmbeddingRequest) -> Response:
+        """Embeddings through the route's policy (recorded without the vectors)."""
+        return await handle(state.flywheel, principal, request, "embeddings")
+
+
+async def served_models(state: Any, tenant_id: Any) -> list[ServedModel]:
+    """The tenant's routes that an active policy answers, as OpenAI model entries."""
+    routes = await routes_of(state, tenant_id)
+    return [ServedModel(id=route) for route, p in sorted(routes.items()) if p.active is not None]
+
+
+async def start_gateway(state: Any) -> None:
+    settings_of(state)  # a bad FLYWHEEL_RLAAS_* value stops startup here, naming it
+    await _check_secret_key(state)
+    state.extras[SHADOWS] = ShadowPool(settings_of(state).shadow_concurrency)
+    recorder = state.extras[RECORDER] = Recorder(state)
+    recorder.start()
+
+
+async def stop_gateway(state: Any) -> None:
+    pool = state.extras.pop(SHADOWS, None)
+    if pool is not None:
+        await pool.stop()
+    recorder = state.extras.pop(RECORDER, None)
+    if recorder is not None:
+        await recorder.stop()
+    await upstream.close_all(state)
+
+
+async def _check_secret_key(state: Any) -> None:
+    """Refuse to start when policies hold sealed credentials that no key could open."""
+    if secrets_ready(state):
+        return
+    from flywheel.plugins.rlaas.policies import any_sealed
+
+    async with state.db.acquire() as conn:
+        sealed = await any_sealed(conn)
+    if sealed:
+        raise RuntimeError("rlaas: policies hold upstream credentials, and FLYWHEEL_SECRET_KEY is not set: "
+                           "set it to the key they were sealed with")

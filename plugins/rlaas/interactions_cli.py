@@ -1,0 +1,156 @@
+"""`flywheel rlaas interactions ...`: what the gateway recorded, from the command line.
+
+The same queries as `GET /v1/rlaas/interactions` (interactions_api.py), with
+the same filters and bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import click
+import msgspec
+
+from flywheel.plugins.rlaas.interaction_types import PAGE_MAX, InteractionDetail, InteractionPage
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("an ISO 8601 time, e.g. 2026-01-02T03:04:05Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+async def _tenant(state: Any, name: str) -> Any:
+    from flywheel.server.plugin_api import NotFound, find_tenant
+
+    try:
+        return await find_tenant(state, name)
+    except NotFound:
+        raise click.ClickException(f"no tenant {name!r}") from None
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2))
+
+
+@click.group()
+def interactions() -> None:
+    """Interactions through the gateway, with their feedback and task results."""
+
+
+@interactions.command(name="list")
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--route", help="The model name clients asked for.")
+@click.option("--policy", help="The policy's name.")
+@click.option("--policy-version", type=int)
+@click.option("--user", help="The end user's id (hashed as the gateway hashes it).")
+@click.option("--user-hash", help="The end user's hash, as the interactions show it.")
+@click.option("--role", type=click.Choice(["primary", "shadow"]))
+@click.option("--has-feedback/--no-feedback", default=None, help="Only those with (or without) feedback.")
+@click.option("--since", callback=_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--until", callback=_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--limit", type=click.IntRange(1, PAGE_MAX), default=50, show_default=True)
+@click.option("--cursor", help="The next page: the cursor the previous page printed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
+def list_(tenant: str, limit: int, cursor: str | None, as_json: bool, **filters: Any) -> None:
+    """Interactions, newest first."""
+    from flywheel.plugins.rlaas.interactions_api import find_interactions, parse_filter
+    from flywheel.server.plugin_api import InvalidInput, cli_state
+
+    try:
+        f = parse_filter(filters, prefix="--")
+    except InvalidInput as exc:
+        raise click.UsageError(f"{(exc.field or '').replace('_', '-')}: {exc.message}") from None
+
+    async def go() -> InteractionPage:
+        async with cli_state() as state:
+            t = await _tenant(state, tenant)
+            try:
+                return await find_interactions(state.db, t.id, f, limit=limit, cursor=cursor)
+            except InvalidInput as exc:
+                raise click.UsageError(f"--cursor: {exc.message}") from None
+
+    page = asyncio.run(go())
+    if as_json:
+        _echo_json(page)
+    else:
+        _print_page(page)
+
+
+@interactions.command()
+@click.argument("interaction_id", type=click.UUID)
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON (request and response included).")
+def show(interaction_id: UUID, tenant: str, as_json: bool) -> None:
+    """One interaction, its feedback and its task results."""
+    from flywheel.plugins.rlaas.interactions_api import interaction_detail
+    from flywheel.server.plugin_api import NotFound, cli_state
+
+    async def go() -> InteractionDetail:
+        async with cli_state() as state:
+            t = await _tenant(state, tenant)
+            try:
+                return await interaction_detail(state.db, t.id, interaction_id)
+            except NotFound:
+                raise click.ClickException(f"no interaction {interaction_id} for tenant {t.name}") from None
+
+    detail = asyncio.run(go())
+    if as_json:
+        _echo_json(detail)
+    else:
+        _print_detail(detail)
+
+
+def _print_page(page: InteractionPage) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in ("time", "interaction", "route", "policy", "role", "status", "ms", "tokens", "feedback", "tasks"):
+        # The time and the id stay whole on a narrow terminal: the id is what `show` takes.
+        whole = {"time": 19, "interaction": 36}.get(name)
+        out.add_column(name, justify="right" if name in ("status", "ms", "tokens", "feedback", "tasks") else "left",
+                       no_wrap=whole is not None, min_width=whole)
+    for i in page.items:
+        tokens = "" if i.completion_tokens is None else f"{i.prompt_tokens or 0}+{i.completion_tokens}"
+        out.add_row(f"{i.ts:%Y-%m-%d %H:%M:%S}", str(i.interaction_id), i.route, f"{i.policy} v{i.policy_version}",
+                    i.role, str(i.status), f"{i.latency_ms:.0f}", tokens, str(i.feedback_count),
+                    str(i.task_result_count))
+    Console(markup=False, highlight=False).print(out)  # routes and comments are the tenant's text
+    if page.next_cursor:
+        click.echo(f"more: --cursor {page.next_cursor}")  # unwrapped, to copy whole
+
+
+def _print_detail(d: InteractionDetail) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    i = d.interaction
+    console = Console(markup=False, highlight=False)
+    console.print(f"{i.interaction_id} {i.ts:%Y-%m-%d %H:%M:%S%z} {i.endpoint} route {i.route} -> "
+                  f"{i.policy} v{i.policy_version} ({i.role}), status {i.status}, {i.latency_ms:.0f} ms")
+    if i.error:
+        console.print(f"error: {i.error}")
+    feedback = Table(title=f"feedback ({i.feedback_count})")
+    for name in ("time", "kind", "signal", "comment"):
+        feedback.add_column(name)
+    for f in d.feedback:
+        signal = msgspec.to_builtins(f.signal)
+        kind = signal.pop("kind")
+        feedback.add_row(f"{f.ts:%Y-%m-%d %H:%M:%S}", kind, " ".join(f"{k}={v}" for k, v in signal.items())[:80],
+                         (f.comment or "")[:80])
+    results = Table(title=f"task results ({i.task_result_count})")
+    for name in ("time", "task", "outcome", "score"):
+        results.add_column(name)
+    for r in d.task_results:
+        results.add_row(f"{r.ts:%Y-%m-%d %H:%M:%S}", r.task, r.outcome, "" if r.score is None else f"{r.score:g}")
+    console.print(feedback)
+    console.print(results)
