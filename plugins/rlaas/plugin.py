@@ -59,7 +59,23 @@ async def on_startup(state):
 
 
 @hookimpl
+async def on_demo(state, tenant_id):
+    """Policies for `support-draft` and a week of generated interactions, in the background."""
+    import asyncio
+
+    from flywheel.plugins.rlaas.demo import seed_demo
+
+    state.extras["rlaas.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+
+
+@hookimpl
 async def on_shutdown(state):
+    import asyncio
+
     from flywheel.plugins.rlaas.gateway import stop_gateway
 
+    task = state.extras.pop("rlaas.demo", None)
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     await stop_gateway(state)

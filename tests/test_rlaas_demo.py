@@ -1,0 +1,31 @@
+"""`flywheel up --demo` gives the rlaas views something to show, once."""
+
+from __future__ import annotations
+
+import pytest
+
+from flywheel.plugins.rlaas.demo import INTERACTIONS, seed_demo
+from flywheel.server.testing import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_demo_policies_and_interactions_are_loaded_once(client, state, tenant, database):
+    for _ in range(2):  # the second start must add nothing
+        await seed_demo(state, tenant.id)
+
+        async def loaded():
+            n = await database.fetchval("SELECT count(*) FROM rlaas_interactions WHERE tenant_id = $1", tenant.id)
+            return n if n >= INTERACTIONS else None
+
+        assert await eventually(loaded, timeout=20, what="demo interactions") == INTERACTIONS
+    policies = (await client.get("/v1/rlaas/policies?route=support-draft", headers=tenant.headers)).json()["items"]
+    assert sorted((p["name"], p["status"]) for p in policies) == [
+        ("gpt-4-1-mini", "shadow"), ("gpt-4o", "canary"), ("gpt-4o-mini", "active")]
+    page = (await client.get("/v1/rlaas/interactions?has_feedback=true&limit=500", headers=tenant.headers)).json()
+    assert 0 < len(page["items"]) < INTERACTIONS
+    assert await database.fetchval("SELECT count(*) FROM rlaas_task_results WHERE tenant_id = $1", tenant.id) > 0
+    events = await database.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+    feedback = await database.fetchval("SELECT count(*) FROM rlaas_feedback WHERE tenant_id = $1", tenant.id)
+    tasks = await database.fetchval("SELECT count(*) FROM rlaas_task_results WHERE tenant_id = $1", tenant.id)
+    assert events == INTERACTIONS + feedback + tasks  # every event stored once, though sent twice
