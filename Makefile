@@ -26,9 +26,10 @@ install: $(VENV)/.installed
 up: install
 	$(VENV)/bin/flywheel up --demo
 
-$(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyproject.toml
+$(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyproject.toml sdks/python/pyproject.toml
 	$(PIP) install -e '.[test]'
 	$(PIP) install -e examples/flywheel-example-plugin
+	$(PIP) install -e sdks/python
 	@touch $@
 
 install-test: $(VENV)/.installed-test system-deps
@@ -50,5 +51,9 @@ lint: install-test
 test: install-test lint
 	$(PY) -m pytest -q
 
+# As root, the embedded Postgres cluster may live outside .flywheel (see the
+# README, "Embedded services, and running as root"): .flywheel records where.
 clean:
+	@cluster=$$(cat .flywheel/services/postgres/outside 2>/dev/null); \
+	case "$$cluster" in *..*) ;; */flywheel/pg-*) echo "rm -rf $$cluster"; rm -rf -- "$$cluster";; esac
 	rm -rf $(VENV) .flywheel

@@ -16,9 +16,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from flywheel.server.embedded import EmbeddedError, EmbeddedRedis, EmbeddedServices
+from flywheel.server.embedded import EmbeddedError, EmbeddedRedis, EmbeddedServices, outside, runas
 from flywheel.server.embedded._proc import Owner, start_time
 from flywheel.server.embedded.postgres import EmbeddedPostgres
+from flywheel.server.embedded.runas import NOBODY
+from flywheel.server.settings import SettingsError
 from flywheel.server.testing.live import free_port
 
 FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
@@ -43,19 +45,31 @@ async def _roundtrip(services: EmbeddedServices, value: str | None = None) -> st
     return stored
 
 
+def _uid_in_its_namespace(pid: int) -> int:
+    """The uid `pid` runs as, as it sees itself (in a user namespace of its own, say)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])  # as we see it
+    for line in Path(f"/proc/{pid}/uid_map").read_text().splitlines():
+        inside, outside, count = map(int, line.split())
+        if outside <= uid < outside + count:
+            return inside + uid - outside
+    raise AssertionError(f"uid {uid} of {pid} is not mapped")
+
+
+def _assert_postgres_is_not_root(pgdata: Path) -> None:
+    pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    assert _uid_in_its_namespace(pid) != 0, "Postgres must not run as root"
+    cap_eff = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("CapEff:"))
+    assert int(cap_eff.split()[1], 16) == 0, "and holds no capabilities"
+
+
 async def test_services_start_keep_data_and_stop(open_tmp):
     root = open_tmp / "services"
     services = EmbeddedServices(root)
     await asyncio.to_thread(services.start)
     try:
         assert await _roundtrip(services, "one") == "one"
-        if os.geteuid() == 0:
-            pid = int((root / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
-            status = open(f"/proc/{pid}/status").read()
-            uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-            assert uid_line.split()[1:] == ["65534"] * 4, "Postgres must not run as root"
-            cap_eff = next(line for line in status.splitlines() if line.startswith("CapEff:"))
-            assert int(cap_eff.split()[1], 16) == 0, "and holds no capabilities"
+        _assert_postgres_is_not_root(root / "postgres" / "data")
     finally:
         await asyncio.to_thread(services.stop)
     assert not (root / "postgres" / "data" / "postmaster.pid").exists(), "Postgres stopped cleanly"
@@ -103,14 +117,123 @@ async def test_a_server_left_by_a_dead_process_is_adopted(open_tmp):
     assert not (root / "postgres" / "data" / "postmaster.pid").exists(), "and stopped with its new owner"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres under another uid")
-def test_unreachable_data_dir_gets_a_clear_error(tmp_path):
-    # pytest's temp folders are 0700 root: the unprivileged Postgres user cannot enter them.
-    pg = EmbeddedPostgres(tmp_path / "services" / "postgres")
-    with pytest.raises(EmbeddedError, match="FLYWHEEL_DATA_DIR"):
+@pytest.fixture
+def private_home(tmp_path) -> Path:
+    """A folder like root's home (0700): as root, uid 65534 cannot enter it."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    return home
+
+
+@pytest.fixture
+def var_lib(open_tmp, monkeypatch) -> Path:
+    """Stands in for /var/lib/flywheel, so that tests leave nothing there."""
+    (open_tmp / "var-lib").mkdir(mode=0o755)
+    base = open_tmp / "var-lib" / "flywheel"
+    monkeypatch.setattr(outside, "bases", lambda: [base])
+    return base
+
+
+def _no_user_namespaces(monkeypatch) -> None:
+    """As in a Docker container with the default seccomp profile."""
+    monkeypatch.setattr(runas, "userns_works", lambda: False)
+
+
+async def _kept(pg: EmbeddedPostgres, value: str | None = None) -> str | None:
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
+        if value is not None:
+            await conn.execute("INSERT INTO kept VALUES ($1)", value)
+        return await conn.fetchval("SELECT string_agg(v, ',') FROM kept")
+    finally:
+        await conn.close()
+
+
+def _start_stop_restart(home: Path) -> EmbeddedPostgres:
+    """A server in `home`, stopped, then started again on the same data: the second one, stopped."""
+    first = EmbeddedPostgres(home / "services" / "postgres")
+    first.start()
+    try:
+        _assert_postgres_is_not_root(first.pgdata)
+        assert asyncio.run(_kept(first, "kept")) == "kept"
+    finally:
+        first.stop()
+    second = EmbeddedPostgres(home / "services" / "postgres")
+    second.start()
+    try:
+        assert asyncio.run(_kept(second)) == "kept", "a second start finds the same cluster"
+    finally:
+        second.stop()
+    assert not (second.pgdata / "postmaster.pid").exists()
+    return second
+
+
+def test_a_private_home_folder_works(private_home, var_lib):
+    """A checkout in root's home: in a user namespace, the cluster stays in the data directory."""
+    pg = _start_stop_restart(private_home)
+    if os.geteuid() == 0 and not runas.userns_works():
+        assert pg.root.parent == var_lib, "without user namespaces, the cluster lives outside"
+        return
+    assert pg.root == pg.home and pg.runas.way == ("userns" if os.geteuid() == 0 else "self")
+    assert pg.pgdata.stat().st_uid == os.geteuid(), "its files are ours on disk"
+    assert not var_lib.exists()
+    assert oct(private_home.stat().st_mode & 0o777) == "0o700", "and no permissions were opened"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres as another user")
+def test_without_user_namespaces_the_cluster_lives_outside(private_home, var_lib, monkeypatch):
+    _no_user_namespaces(monkeypatch)
+    pg = _start_stop_restart(private_home)
+    assert pg.runas.way == "setpriv" and pg.root.parent == var_lib and pg.root.name.startswith("pg-")
+    assert outside.recorded(pg.home) == pg.root, "recorded in the data directory"
+    assert pg.root.stat().st_uid == NOBODY and oct(pg.root.stat().st_mode & 0o777) == "0o700"
+    assert var_lib.stat().st_uid == 0 and oct(var_lib.stat().st_mode & 0o777) == "0o711"
+    assert oct(private_home.stat().st_mode & 0o777) == "0o700", "no permissions opened on the way"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not runas.userns_works(), reason="needs root and user namespaces")
+def test_a_cluster_keeps_its_way_until_that_way_cannot_reach_it(open_tmp, monkeypatch):
+    """Made as uid 65534 (by an older Flywheel, or without user namespaces), it stays so; moved
+    under a 0700 folder, it is handed to root for a user namespace; and back. The data is kept."""
+    folder = open_tmp / "moved"
+    folder.mkdir(mode=0o711)
+    steps = [(0o711, False, "setpriv"), (0o711, True, "setpriv"), (0o700, True, "userns"), (0o711, False, "setpriv")]
+    for runs, (mode, userns, way) in enumerate(steps):
+        folder.chmod(mode)
+        monkeypatch.setattr(runas, "userns_works", lambda userns=userns: userns)
+        pg = EmbeddedPostgres(folder / "services" / "postgres")
         pg.start()
-    assert not (tmp_path / "services").exists(), "nothing created when refusing"
-    assert oct(tmp_path.parent.stat().st_mode & 0o777) == "0o700", "and no permissions opened"
+        try:
+            assert (pg.runas.way, pg.root) == (way, pg.home)
+            assert pg.pgdata.stat().st_uid == pg.runas.uid
+            assert asyncio.run(_kept(pg, way)).count(",") == runs, "the rows of the earlier runs are kept"
+        finally:
+            pg.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not runas.userns_works(), reason="needs root and user namespaces")
+def test_a_cluster_no_way_can_reach_is_not_replaced_by_an_empty_one(private_home, var_lib, monkeypatch):
+    pg = EmbeddedPostgres(private_home / "services" / "postgres")
+    pg.start()  # in a user namespace, in place
+    pg.stop()
+    _no_user_namespaces(monkeypatch)  # then the checkout is used in a container, say
+    with pytest.raises(EmbeddedError, match="FLYWHEEL_DATA_DIR"):
+        EmbeddedPostgres(private_home / "services" / "postgres").start()
+    assert not var_lib.exists(), "no second cluster made outside"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres as another user")
+def test_with_no_way_left_the_error_is_one_clear_line(private_home, monkeypatch):
+    _no_user_namespaces(monkeypatch)
+    monkeypatch.setattr(outside, "bases", lambda: [Path("/proc/flywheel")])  # nothing can be made there
+    pg = EmbeddedPostgres(private_home / "data" / "services" / "postgres")
+    with pytest.raises(EmbeddedError, match="FLYWHEEL_DATA_DIR.*DATABASE_URL") as raised:
+        pg.start()
+    assert isinstance(raised.value, SettingsError), "so `flywheel up` ends with it alone, exit code 2"
+    assert "\n" not in str(raised.value)
+    assert not (private_home / "data").exists(), "nothing created when refusing"
+    assert oct(private_home.stat().st_mode & 0o777) == "0o700", "and no permissions opened"
 
 
 def test_long_paths_fall_back_to_tcp_with_a_password(open_tmp):

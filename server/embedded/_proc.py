@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 # Unix socket paths are limited to 107 bytes (sun_path) on Linux.
 MAX_SOCKET_PATH = 107
-UNPRIVILEGED_UID = 65534  # "nobody": Postgres refuses to run as root
 
 
 def running_as_root() -> bool:

@@ -5,15 +5,15 @@ We drive `initdb` / `pg_ctl` ourselves instead of pgserver's Python helper:
 as root, that helper creates a system user and opens permissions on every
 parent folder, which we must not do.
 
-Layout under `root` (all of it owned by the user Postgres runs as):
+Layout of the cluster folder (all of it owned by the user Postgres runs as):
     data/       PGDATA
     run/        unix socket and TMPDIR
     postgres.log
-As root, Postgres runs as uid/gid 65534 ("nobody") through `setpriv`,
-with no capabilities and no_new_privs. It listens on a unix socket in
-`run/` (trust auth, reachable only by that user and root); when that path
-is too long for a socket, on a free 127.0.0.1 port with a generated
-password instead.
+The cluster folder is the data directory's `services/postgres`, except as
+root when neither way in runas.py can reach it: then it is a folder of its
+own outside (outside.py). Postgres listens on a unix socket in `run/` (trust
+auth, reachable only by its user and root); when that path is too long for a
+socket, on a free 127.0.0.1 port with a generated password instead.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ from urllib.parse import quote
 import asyncpg
 import structlog
 
+from flywheel.server.embedded import outside
 from flywheel.server.embedded._proc import (
     MAX_SOCKET_PATH,
-    UNPRIVILEGED_UID,
     free_port,
     read_owner,
     running_as_root,
     secret_file,
-    unreachable_parent,
     write_owner,
 )
-from flywheel.server.embedded.errors import EmbeddedError
+from flywheel.server.embedded.errors import EmbeddedError, UnreachableDataDir
+from flywheel.server.embedded.runas import SETPRIV, RunAs, ways
 
 log = structlog.get_logger("flywheel.embedded")
 
@@ -64,21 +64,32 @@ def find_pg_install() -> Path:
 
 class EmbeddedPostgres:
     def __init__(self, root: Path, *, database: str = "flywheel") -> None:
-        self.root = Path(root).resolve()
-        self.pgdata = self.root / "data"
-        self.run_dir = self.root / "run"
-        self.logfile = self.root / "postgres.log"
+        self.home = Path(root).resolve()  # in the data directory
+        self.root = self.home  # the cluster folder: moved outside by _place() when it must be
         self.database = database
-        self.as_root = running_as_root()
-        self.uid = UNPRIVILEGED_UID if self.as_root else os.getuid()
-        self.gid = UNPRIVILEGED_UID if self.as_root else os.getgid()
-        self.use_socket = len(str(self.run_dir / f".s.PGSQL.{SOCKET_PORT}")) <= MAX_SOCKET_PATH
+        self.runas: RunAs = ways()[0]
         self.port: int | None = None
-        self._password_file = self.root.parent / "postgres.password"  # outside PGDATA, 0600, ours
+        self._password_file = self.home.parent / "postgres.password"  # outside PGDATA, 0600, ours
         self._install: Path | None = None
         self.started_here = False
 
     # -- paths and commands -------------------------------------------------
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "postgres.log"
+
+    @property
+    def use_socket(self) -> bool:
+        return len(str(self.run_dir / f".s.PGSQL.{SOCKET_PORT}")) <= MAX_SOCKET_PATH
 
     @property
     def dsn(self) -> str:
@@ -92,52 +103,89 @@ class EmbeddedPostgres:
         return str(self._install / "bin" / name)
 
     def _run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        cmd = list(args)
-        if self.as_root:
-            cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                   "--inh-caps=-all", "--no-new-privs", "--", *cmd]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(self.run_dir),
                "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(self.root)}
         # A new session: Ctrl-C in the terminal reaches Flywheel, which then
         # stops Postgres in order, instead of Postgres dying first.
-        result = subprocess.run(cmd, env=env, cwd=self.root, capture_output=True, text=True, timeout=timeout,
-                                start_new_session=True)
+        result = subprocess.run(self.runas.command(list(args)), env=env, cwd=self.root, capture_output=True,
+                                text=True, timeout=timeout, start_new_session=True)
         if check and result.returncode != 0:
             raise EmbeddedError(f"{Path(args[0]).name} failed ({result.returncode}): "
                                 f"{(result.stderr or result.stdout).strip()[-2000:]}\nlog: {self.logfile}")
         return result
 
-    def _prepare_install(self) -> None:
-        """Use the binaries in place when the Postgres user can reach them;
-        otherwise (a virtualenv under /root, say) keep a private copy in our folder."""
-        install = find_pg_install()
-        if self.as_root and unreachable_parent(install / "bin", self.uid, self.gid):
-            copy = self.root / "pginstall"
-            if not (copy / "bin" / "initdb").exists():
-                shutil.copytree(install, copy, symlinks=True)
-                _chown_tree(copy, self.uid, self.gid)
-            install = copy
-        self._install = install
+    # -- where the cluster lives and who runs it ----------------------------
+
+    def _place(self) -> None:
+        """Pick the way Postgres runs and its cluster folder; logged in one line."""
+        self.runas, self.root = self._choose()
+        log.info("embedded Postgres: how it runs, and where", runs_as=self.runas.way, uid=self.runas.uid,
+                 cluster=str(self.root))
+
+    def _choose(self) -> tuple[RunAs, Path]:
+        recorded = outside.recorded(self.home) if running_as_root() else None
+        if recorded is not None:  # put there for SETPRIV, and kept there
+            if not recorded.exists():  # a temp folder emptied at boot, say
+                log.warning("the recorded cluster folder is gone: starting a new cluster there", cluster=str(recorded))
+            return SETPRIV, recorded
+        options = self._ways_for_the_cluster_here()
+        for runas in options:
+            if runas.blocked_at(self.home.parent) is None:
+                return runas, self.home
+        # A new cluster may live outside; one already here is not replaced by an empty one.
+        if SETPRIV in options and not (self.home / "data" / "PG_VERSION").exists():
+            folder = outside.create(self.home, SETPRIV.uid, SETPRIV.gid)
+            if folder is not None:
+                return SETPRIV, folder
+        blocked = options[-1].blocked_at(self.home.parent)
+        raise UnreachableDataDir(
+            f"embedded Postgres refuses root and runs as uid {SETPRIV.uid}, which cannot enter {blocked}, "
+            f"and neither a user namespace nor (for a new cluster) a folder of its own under "
+            f"{' or '.join(map(str, outside.bases()))} "
+            f"could be used: set it to a folder outside {blocked}, "
+            f"or set DATABASE_URL to an existing server")
+
+    def _ways_for_the_cluster_here(self) -> list[RunAs]:
+        """ways(), the one that made the cluster in the data directory (if any) first: a
+        cluster changes hands (chown, in _own) only when that way cannot run it any more."""
+        try:
+            owner = (self.home / "data").stat().st_uid
+        except FileNotFoundError:
+            return ways()
+        return sorted(ways(), key=lambda runas: runas.uid != owner)
 
     def _prepare_dirs(self) -> None:
-        blocked = unreachable_parent(self.root.parent, self.uid, self.gid) if self.as_root else None
-        if blocked is not None:
-            raise EmbeddedError(
-                f"embedded Postgres runs as uid {self.uid} (it refuses root), which cannot enter {blocked}. "
-                f"Set FLYWHEEL_DATA_DIR to a folder outside it, or DATABASE_URL to an existing server.")
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.run_dir.mkdir(exist_ok=True, mode=0o700)
-        if self.as_root:
-            for path in (self.root, self.run_dir):
-                os.chown(path, self.uid, self.gid)
-            if self.logfile.exists():
-                os.chown(self.logfile, self.uid, self.gid)
+        if running_as_root():
+            self._own()
+
+    def _own(self) -> None:
+        """Give the cluster folder to the user Postgres runs as: all of it when another way
+        made it (as uid 65534, in a folder since moved under a 0700 one), else what we create."""
+        uid, gid = self.runas.uid, self.runas.gid
+        if self.pgdata.exists() and self.pgdata.stat().st_uid != uid:
+            log.info("embedded Postgres: handing the cluster to the user it now runs as",
+                     cluster=str(self.root), uid=uid)
+            _chown_tree(self.root, uid, gid)
+            return
+        for path in (self.root, self.run_dir, self.logfile):
+            if path.exists():
+                os.chown(path, uid, gid)
+
+    def _prepare_install(self) -> None:
+        """Use the binaries in place when the Postgres user can reach them;
+        otherwise (a virtualenv under /root, say) keep a private copy in the cluster folder."""
+        install = find_pg_install()
+        if self.runas.blocked_at(install / "bin") is not None:
+            install = _private_copy(install, self.root / "pgcopy", self.runas.uid, self.runas.gid)
+        self._install = install
 
     # -- lifecycle ----------------------------------------------------------
 
     @property
     def _owner_file(self) -> Path:
-        return self.root.parent / "postgres.owner"  # ours (not the Postgres user's)
+        return self.home.parent / "postgres.owner"  # ours (not the Postgres user's)
 
     def _pid_info(self) -> list[str] | None:
         try:
@@ -158,14 +206,15 @@ class EmbeddedPostgres:
         pwfile = self.run_dir / "initdb.pw"
         pwfile.write_text(secret_file(self._password_file))
         try:
-            if self.as_root:
-                os.chown(pwfile, self.uid, self.gid)
+            if running_as_root():
+                os.chown(pwfile, self.runas.uid, self.runas.gid)
             self._run(self._bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "-E", "UTF8", "--no-locale",
                       "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
         finally:
             pwfile.unlink(missing_ok=True)
 
     def start(self) -> None:
+        self._place()
         self._prepare_dirs()
         self._prepare_install()
         self.initdb()
@@ -220,6 +269,21 @@ class EmbeddedPostgres:
         # "fast": roll back open transactions, checkpoint, exit. Nothing committed is lost.
         self._run(self._bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", check=False)
         self.started_here = False
+
+
+def _private_copy(install: Path, dest: Path, uid: int, gid: int) -> Path:
+    """A copy of `install` under `dest`, owned by uid/gid. pgserver's binaries find their
+    libraries at $ORIGIN/../../../pgserver.libs (the wheel's RPATH), so the copy keeps that layout."""
+    package = install.parent
+    copy, done = dest / package.name / install.name, dest / "copied"
+    if not done.exists():  # a copy interrupted half-way is finished, not used
+        shutil.copytree(install, copy, symlinks=True, dirs_exist_ok=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, dest / libs.name, symlinks=True, dirs_exist_ok=True)
+        _chown_tree(dest, uid, gid)
+        done.touch()
+    return copy
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

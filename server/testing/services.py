@@ -69,9 +69,10 @@ class TestServices:
         self.database_url = with_database(admin, self.db_name)
 
     def _embedded_root(self) -> Path:
-        # As root, embedded Postgres runs as an unprivileged user, which cannot
-        # enter pytest's private temp folders (mode 0700): use a folder of our
-        # own under the system temp dir, removed in stop().
+        # As root without user namespaces, embedded Postgres runs as uid 65534,
+        # which cannot enter pytest's private temp folders (mode 0700) and would
+        # keep its cluster outside them: a folder of our own under the system
+        # temp dir keeps it in place, and stop() removes it.
         self._own_scratch = Path(tempfile.mkdtemp(prefix="flywheel-test-"))
         self._own_scratch.chmod(0o711)
         return self._own_scratch / "services"
