@@ -81,3 +81,6 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every request it makes at INFO ("HTTP Request: POST ..."): a line per upstream
+    # call is noise at best, and a URL in the log at worst.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

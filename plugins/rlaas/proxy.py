@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
 import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
@@ -66,7 +65,7 @@ async def handle(state: Any, principal: Principal, request: Request, endpoint: s
     policy, response, fell_back = await _first_answer(call, choice)
     if call.stream and response.status_code == 200:
         return _relay(call, policy, response, fell_back)
-    content = response.content if call.stream is False else await _read_closed(response)
+    content = response.content
     answer = _json(content)
     _record(call, policy, response.status_code, response=answer, fell_back=fell_back)
     media_type = response.headers.get("content-type", "application/json")
@@ -87,13 +86,13 @@ def _body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def _first_answer(call: Call, choice: Choice) -> tuple[Policy, httpx.Response, Policy | None]:
+async def _first_answer(call: Call, choice: Choice) -> tuple[Policy, upstream.UpstreamResponse, Policy | None]:
     """The upstream response to answer with, its policy, and the canary it replaced (if any)."""
     try:
         response = await _send(call, choice.primary, stream=call.stream)
         if response.status_code < 500 or choice.fallback is None:
             return choice.primary, response, None
-        await response.aclose()
+        response.close()
         failure = f"the canary answered {response.status_code}"
     except upstream.UpstreamFailed as exc:
         if choice.fallback is None:
@@ -108,12 +107,13 @@ async def _first_answer(call: Call, choice: Choice) -> tuple[Policy, httpx.Respo
         raise Unavailable(str(exc), code="upstream_unreachable") from None
 
 
-async def _send(call: Call, policy: Policy, *, stream: bool, body: dict[str, Any] | None = None) -> httpx.Response:
+async def _send(call: Call, policy: Policy, *, stream: bool,
+                body: dict[str, Any] | None = None) -> upstream.UpstreamResponse:
     payload = {**(body or call.body), "model": policy.adapter_id or policy.model}
     return await upstream.send(call.state, policy.base_url, call.path, _encode(payload), policy.headers, stream=stream)
 
 
-def _relay(call: Call, policy: Policy, response: httpx.Response, fell_back: Policy | None) -> Stream:
+def _relay(call: Call, policy: Policy, response: upstream.UpstreamResponse, fell_back: Policy | None) -> Stream:
     """Forward the stream chunk by chunk as it arrives; record it once it has ended."""
     record = StreamRecord()
 
@@ -121,15 +121,15 @@ def _relay(call: Call, policy: Policy, response: httpx.Response, fell_back: Poli
         first: float | None = None
         error = None
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.chunks():
                 if first is None:
                     first = time.perf_counter()
                 record.feed(chunk)
                 yield chunk
-        except httpx.HTTPError as exc:
+        except upstream.BrokenStream as exc:
             error = f"the upstream stream broke off ({type(exc).__name__})"
         finally:
-            await response.aclose()
+            response.close()
             prompt, completion, counted = record.tokens()
             ttft = None if first is None else (first - call.started) * 1000
             _record(call, policy, response.status_code, response=record.response(), fell_back=fell_back,
@@ -201,13 +201,6 @@ def _openai_error(status: int, answer: dict[str, Any] | None) -> bytes:
 
 def _ids(call: Call, policy: Policy) -> dict[str, str]:
     return {INTERACTION_HEADER: str(call.interaction_id), "X-Flywheel-Policy": f"{policy.name}/{policy.version}"}
-
-
-async def _read_closed(response: httpx.Response) -> bytes:
-    try:
-        return await response.aread()
-    finally:
-        await response.aclose()
 
 
 def _json(content: bytes) -> dict[str, Any] | None:
