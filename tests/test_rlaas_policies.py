@@ -409,7 +409,7 @@ def test_the_cli_manages_policies(cli_env, tmp_path):
     assert "cli" in flywheel(cli_env, "audit", *t)
 
 
-def test_the_cli_refuses_secrets_it_cannot_read(cli_env):
+def test_the_cli_refuses_secrets_it_cannot_read(cli_env, tmp_path):
     tenant = json.loads(CliRunner().invoke(cli, ["tenants", "create", f"cli-{uuid.uuid4().hex[:8]}"],
                                            env=cli_env).output)["name"]
     base = ["create", "--tenant", tenant, "--route", "r", "--name", "n", "--base-url", "https://api.example.com/v1",
@@ -418,7 +418,9 @@ def test_the_cli_refuses_secrets_it_cannot_read(cli_env):
     assert "NAME=VAR" in flywheel(cli_env, *base, "--header-env", "X-Org", code=2)
     assert "--from-file" in flywheel(cli_env, "create", "--tenant", tenant, "--route", "r", code=2)
     assert "no tenant 'ghost'" in flywheel(cli_env, "list", "--tenant", "ghost", code=1)
+    # No FLYWHEEL_SECRET_KEY, and a data folder without the test kit's secret.key.
     without_key = {k: v for k, v in cli_env.items() if k != "FLYWHEEL_SECRET_KEY"}
+    without_key["FLYWHEEL_DATA_DIR"] = str(tmp_path)
     assert "FLYWHEEL_SECRET_KEY" in flywheel(without_key, *base, "--api-key-env", "UPSTREAM_KEY", code=1)
 
 

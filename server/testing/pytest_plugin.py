@@ -78,17 +78,19 @@ def flywheel_plugins() -> list[Any] | None:
 
 @pytest.fixture(scope="session")
 def flywheel_settings(flywheel_services, tmp_path_factory):
-    from flywheel.server.secrets import new_key
+    from flywheel.server.secrets import KEY_FILE, new_key
     from flywheel.server.settings import load_settings
 
     data = tmp_path_factory.mktemp("flywheel-data")
+    # A throwaway secret key where Flywheel looks when FLYWHEEL_SECRET_KEY is unset, so plugins
+    # that seal secrets work, in the app and in CLI commands run with FLYWHEEL_DATA_DIR=data.
+    (data / KEY_FILE).write_text(new_key() + "\n")
+    (data / KEY_FILE).chmod(0o600)
     return load_settings({}, database_url=flywheel_services.database_url, redis_url=flywheel_services.redis_url,
                          store_url=f"file://{data / 'store'}", data_dir=str(data),
                          queue_name=f"flywheel-test:{uuid.uuid4().hex[:8]}",
                          # `client` calls the app as http://testserver; live servers listen on 127.0.0.1.
-                         allowed_hosts=["testserver", "127.0.0.1", "localhost"],
-                         # A throwaway key, so plugins that seal secrets work in tests.
-                         secret_key=new_key())
+                         allowed_hosts=["testserver", "127.0.0.1", "localhost"])
 
 
 @pytest.fixture(scope="session")
