@@ -15,8 +15,8 @@ connections, and p50 / p99 over 1 connection, where a target's added
 latency is its figure minus the direct call's. The targets run one after
 the other, never at once (LiteLLM starts while Postgres and Flywheel are set
 up, and is measured before Flywheel starts). Load comes from a separate
-process (benchmarks/loadgen.py's harness, with a worker here that also reads
-chunked bodies, so one client measures all six).
+process (benchmarks/loadgen.py, which reads chunked answers to their end
+too, so one client measures all six).
 Prints a table, then one JSON object as the last line.
 """
 
@@ -41,64 +41,11 @@ MODES = ("plain", "stream")
 TARGETS = ("direct", "flywheel", "litellm")
 
 
-# -- the load generator: loadgen.py's harness, a worker that also reads chunked bodies ------------
-
-
-async def chunked_worker(host: str, port: int, path: str, headers: bytes, batch: int, deadline: float,
-                         latencies: list[float], statuses: dict[int, int], accepted: list[int],
-                         fixed_body: bytes | None = None, bodies=None) -> None:
-    """loadgen.worker's loop for a fixed body, reading Content-Length and chunked answers alike.
-
-    A request's latency runs from its write to the end of its answer: for a stream, `data: [DONE]` and
-    the last chunk.
-    """
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(fixed_body)}\r\n".encode()
-               + headers + b"\r\n" + fixed_body)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(request)
-            status_line = await reader.readline()
-            if not status_line:
-                raise ConnectionError("the server closed the connection")
-            length, chunked, close = 0, False, False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value.strip())
-                elif name == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif name == b"connection":
-                    close = b"close" in value.lower()
-            if chunked:
-                while size := int((await reader.readline()).split(b";")[0], 16):
-                    await reader.readexactly(size + 2)
-                while (await reader.readline()) not in (b"\r\n", b""):  # trailers
-                    pass
-            else:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = int(status_line.split()[1])
-            statuses[status] = statuses.get(status, 0) + 1
-            if status == 200:
-                accepted[0] += batch
-            elif status >= 500:
-                await asyncio.sleep(0.01)
-            if close:
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-    finally:
-        writer.close()
+# -- the load generator: loadgen.py's, which reads chunked answers (streams) to their end too --------
 
 
 def loadgen_main() -> None:
-    """`python -m benchmarks.gateway --loadgen URL ...`: benchmarks.loadgen's CLI with chunked_worker."""
-    loadgen.worker = chunked_worker  # loadgen.run calls its module's `worker`
+    """`python -m benchmarks.gateway --loadgen URL ...`: benchmarks.loadgen's CLI."""
     sys.argv = [sys.argv[0], *sys.argv[2:]]
     loadgen.main()
 

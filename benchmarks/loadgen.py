@@ -83,6 +83,35 @@ def stamp() -> str:
     return (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="microseconds")
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """One HTTP/1.1 answer read to its end, Content-Length or chunked (a stream ends with its last
+    chunk): its status line, and whether the server closes the connection after it."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection")
+    length, chunked, close = 0, False, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value.strip())
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            close = b"close" in value.lower()
+    if chunked:
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        while (await reader.readline()) not in (b"\r\n", b""):  # trailers
+            pass
+    else:
+        await reader.readexactly(length)  # the body: only the status counts
+    return status_line, close
+
+
 async def worker(host: str, port: int, path: str, headers: bytes, batch: int, deadline: float,
                  latencies: list[float], statuses: dict[int, int], accepted: list[int],
                  fixed_body: bytes | None = None, bodies: Bodies | None = None) -> None:
@@ -94,16 +123,7 @@ async def worker(host: str, port: int, path: str, headers: bytes, batch: int, de
                        + headers + b"\r\n" + body)
             started = time.perf_counter()
             writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            await reader.readexactly(length)  # the body: only the status counts
+            status_line, close = await read_answer(reader)
             latencies.append(time.perf_counter() - started)
             status = int(status_line.split()[1])
             statuses[status] = statuses.get(status, 0) + 1
@@ -111,6 +131,9 @@ async def worker(host: str, port: int, path: str, headers: bytes, batch: int, de
                 accepted[0] += batch
             elif status >= 500:
                 await asyncio.sleep(0.01)
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
     finally:
         writer.close()
 
