@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -370,11 +371,15 @@ async def main_async(args, console) -> dict:
             {"server": fly.pid, "stub": stub.pid}, args, scratch, console, profile=os.environ.get("BENCH_PROFILE"))
         _stop(fly)  # its recorder flushes what it still holds
         results["flywheel"]["recorded"] = await recorded_interactions(svc)
+    except BaseException:
+        console.print(f"the servers' logs are in {scratch}")
+        raise
     finally:
         for proc in procs:
             _stop(proc)
         if services_up:
             await svc.stop()
+    shutil.rmtree(scratch, ignore_errors=True)  # the servers' logs and Flywheel's data folder
     return results
 
 
