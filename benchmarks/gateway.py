@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from benchmarks import loadgen
+from benchmarks.processes import stop, wait_until_serving
 
 BIN = Path(sys.executable).parent
 ROUTE = "bench-chat"
@@ -67,29 +68,7 @@ def _spawn(cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = No
 
 
 def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    wait_until_serving(url, proc, lambda: log.read_text()[-3000:], timeout=timeout)
 
 
 def start_stub(scratch: Path) -> tuple[subprocess.Popen, str]:
@@ -353,7 +332,7 @@ async def main_async(args, console) -> dict:
             "LiteLLM proxy", f"http://127.0.0.1:{ll_port}/v1/chat/completions", ROUTE,
             {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"}, {"server": ll.pid, "stub": stub.pid},
             args, scratch, console)
-        _stop(ll)
+        stop(ll)
 
         results["direct"] = measure(
             "direct", f"{upstream}/chat/completions", STUB_MODEL, {"Authorization": f"Bearer {UPSTREAM_KEY}"},
@@ -369,14 +348,14 @@ async def main_async(args, console) -> dict:
         results["flywheel"] = measure(
             "Flywheel", f"{base}/v1/chat/completions", ROUTE, {"Authorization": f"Bearer {caller_key}"},
             {"server": fly.pid, "stub": stub.pid}, args, scratch, console, profile=os.environ.get("BENCH_PROFILE"))
-        _stop(fly)  # its recorder flushes what it still holds
+        stop(fly)  # its recorder flushes what it still holds
         results["flywheel"]["recorded"] = await recorded_interactions(svc)
     except BaseException:
         console.print(f"the servers' logs are in {scratch}")
         raise
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         if services_up:
             await svc.stop()
     shutil.rmtree(scratch, ignore_errors=True)  # the servers' logs and Flywheel's data folder

@@ -32,10 +32,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.processes import piped_stderr, stop, wait_until_serving
 from benchmarks.services import BenchServices
 from flywheel.contracts.tenants import Scope
 from flywheel.server.auth import service
@@ -44,28 +44,6 @@ from flywheel.server.testing.live import free_port
 
 BIN = Path(sys.executable).parent
 console = Console(stderr=True)
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def _cpu_ticks(server_pid: int) -> dict[str, int]:
@@ -146,10 +124,10 @@ def run_flywheel(svc: BenchServices, key: str, args) -> dict:
     proc = subprocess.Popen([str(BIN / "flywheel"), "serve", "--workers", str(args.workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(f"http://127.0.0.1:{port}/healthz", proc)
+        wait_until_serving(f"http://127.0.0.1:{port}/healthz", proc, piped_stderr(proc))
         return _load(f"http://127.0.0.1:{port}/v1/events", args, [f"Authorization: Bearer {key}"], proc.pid)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def run_peer(svc: BenchServices, tenant_id: uuid.UUID, args) -> dict:
@@ -160,10 +138,10 @@ def run_peer(svc: BenchServices, tenant_id: uuid.UUID, args) -> dict:
                              "--log-level", "warning"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(f"http://127.0.0.1:{port}/docs", proc)
+        wait_until_serving(f"http://127.0.0.1:{port}/docs", proc, piped_stderr(proc))
         return _load(f"http://127.0.0.1:{port}/v1/events", args, [], proc.pid)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 async def run_ceiling(svc: BenchServices, tenant_id: uuid.UUID, rows_total: int) -> dict:

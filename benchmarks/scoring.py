@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import scoring_plugin
-from benchmarks.ingest import _stop, _wait
+from benchmarks.processes import piped_stderr, stop, wait_until_serving
 from benchmarks.services import BenchServices, run_job_now
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import build_state
@@ -90,7 +90,7 @@ def load(url: str, args, body: Path, rows: int, headers: list[str]) -> dict:
 
 def serve(cmd: list[str], env: dict[str, str], ready: str) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait(ready, proc)
+    wait_until_serving(ready, proc, piped_stderr(proc))
     return proc
 
 
@@ -156,7 +156,7 @@ async def main_async(args) -> dict:
         if os.environ.get("BENCH_PROFILE"):
             spy.wait()
         fly_many = load(base + "/score_batch", args, many, BATCH_ROWS, auth)
-        _stop(fly)
+        stop(fly)
 
         port = free_port()
         peer = serve([sys.executable, "-m", "uvicorn", "benchmarks.peers.fastapi_scoring.app:app", "--port",
@@ -168,11 +168,11 @@ async def main_async(args) -> dict:
         load(base + "/score", argparse.Namespace(concurrency=2, duration=1.0), one, 1, [])
         peer_one = load(base + "/score", args, one, 1, [])
         peer_many = load(base + "/score_batch", args, many, BATCH_ROWS, [])
-        _stop(peer)
+        stop(peer)
     finally:
         for proc in procs:
             if proc.poll() is None:
-                _stop(proc)
+                stop(proc)
         await svc.stop()
 
     for name, result in (("Flywheel", fly_one), ("Flywheel batch", fly_many), ("peer", peer_one),
