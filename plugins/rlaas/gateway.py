@@ -52,13 +52,13 @@ class GatewayController(Controller):
         The answer is the upstream's, with `X-Flywheel-Interaction-Id` (attach feedback to it) and
         `X-Flywheel-Policy` headers. Fields Flywheel does not read pass through unchanged.
         """
-        return await handle(state.flywheel, principal, request, "chat.completions")
+        return await handle(state.flywheel, principal, request, "chat.completions", data)
 
     @post("/embeddings", operation_id="createEmbedding", status_code=200, opt=GATEWAY)
     async def embeddings(self, request: Request, state: State, principal: Caller,
                          data: EmbeddingRequest) -> Response:
         """Embeddings through the route's policy (recorded without the vectors)."""
-        return await handle(state.flywheel, principal, request, "embeddings")
+        return await handle(state.flywheel, principal, request, "embeddings", data)
 
 
 async def served_models(state: Any, tenant_id: Any) -> list[ServedModel]:

@@ -23,12 +23,13 @@ from prometheus_client import Counter
 
 from flywheel.plugins.rlaas import upstream
 from flywheel.plugins.rlaas.contracts import Interaction
+from flywheel.plugins.rlaas.openai_types import ChatRequest, EmbeddingRequest
 from flywheel.plugins.rlaas.recording import RECORDER
 from flywheel.plugins.rlaas.routing import Choice, Policy, choose
 from flywheel.plugins.rlaas.shadow import SHADOWS
 from flywheel.plugins.rlaas.streaming import StreamRecord
 from flywheel.plugins.rlaas.users import user_hash
-from flywheel.server.plugin_api import InvalidInput, Principal, Unavailable
+from flywheel.server.plugin_api import Principal, Unavailable
 
 CALLS = Counter("flywheel_rlaas_calls_total", "Gateway calls by endpoint, role and outcome",
                 ["endpoint", "role", "outcome"])
@@ -41,6 +42,7 @@ class Call:
     state: Any
     tenant_id: UUID
     endpoint: str  # "chat.completions" | "embeddings"
+    route: str  # the `model` the client asked for
     body: dict[str, Any]
     stream: bool
     user_hash: str | None
@@ -53,14 +55,16 @@ class Call:
         return self.endpoint.replace(".", "/")
 
 
-async def handle(state: Any, principal: Principal, request: Request, endpoint: str) -> Response:
-    body = _body(await request.body())
-    user = body.get("user") if isinstance(body.get("user"), str) else request.headers.get("x-flywheel-user")
-    call = Call(state=state, tenant_id=principal.tenant_id, endpoint=endpoint, body=body,
-                stream=endpoint == "chat.completions" and body.get("stream") is True,
+async def handle(state: Any, principal: Principal, request: Request, endpoint: str,
+                 data: ChatRequest | EmbeddingRequest) -> Response:
+    """`data` is the request as Litestar checked it; the body itself goes upstream, unknown fields and all."""
+    body = msgspec.json.decode(await request.body())
+    user = data.user or request.headers.get("x-flywheel-user")
+    call = Call(state=state, tenant_id=principal.tenant_id, endpoint=endpoint, route=data.model, body=body,
+                stream=isinstance(data, ChatRequest) and data.stream,
                 user_hash=user_hash(principal.tenant_id, user) if user else None,
                 session_id=(request.headers.get("x-flywheel-session") or "")[:200] or None)
-    choice = await choose(state, principal.tenant_id, body["model"], call.user_hash)
+    choice = await choose(state, principal.tenant_id, call.route, call.user_hash)
     _mirror(call, choice)
     policy, response, fell_back = await _first_answer(call, choice)
     if call.stream and response.status_code == 200:
@@ -73,17 +77,6 @@ async def handle(state: Any, principal: Principal, request: Request, endpoint: s
         content, media_type = _openai_error(response.status_code, answer), "application/json"
     return Response(content=content, status_code=response.status_code, media_type=media_type,
                     headers={**upstream.passed_headers(response), **_ids(call, policy)})
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    """The request as a dict (Litestar has checked the documented fields already)."""
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise InvalidInput("the body is not JSON", code="malformed_body") from None
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        raise InvalidInput("a request names its `model` (a route)", field="$.model")
-    return body
 
 
 async def _first_answer(call: Call, choice: Choice) -> tuple[Policy, upstream.UpstreamResponse, Policy | None]:
@@ -148,8 +141,8 @@ def _mirror(call: Call, choice: Choice) -> None:
 
 
 async def _shadow(primary: Call, policy: Policy) -> None:
-    call = Call(state=primary.state, tenant_id=primary.tenant_id, endpoint=primary.endpoint, body=primary.body,
-                stream=False, user_hash=primary.user_hash, session_id=primary.session_id)
+    call = Call(state=primary.state, tenant_id=primary.tenant_id, endpoint=primary.endpoint, route=primary.route,
+                body=primary.body, stream=False, user_hash=primary.user_hash, session_id=primary.session_id)
     body = {k: v for k, v in primary.body.items() if k not in ("stream", "stream_options")}
     try:
         response = await _send(call, policy, stream=False, body=body)
@@ -176,7 +169,7 @@ def _record(call: Call, policy: Policy, status: int, *, response: dict[str, Any]
         response = _embedding_summary(response)
     recorder.record(call.tenant_id, Interaction(
         event_id=call.interaction_id, ts=datetime.now(UTC), subject_id=call.user_hash, session_id=call.session_id,
-        interaction_id=call.interaction_id, route=call.body["model"], endpoint=call.endpoint, policy_id=policy.id,
+        interaction_id=call.interaction_id, route=call.route, endpoint=call.endpoint, policy_id=policy.id,
         policy=policy.name, policy_version=policy.version, role=role, primary_interaction_id=primary_id,
         fallback_from_policy_id=fell_back.id if fell_back else None, stream=call.stream, status=status,
         latency_ms=(time.perf_counter() - call.started) * 1000, ttft_ms=ttft_ms, prompt_tokens=tokens[0],

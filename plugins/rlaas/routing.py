@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +90,6 @@ def in_canary(canary: Policy, user_hash: str | None) -> bool:
     """Whether this user's requests go to the canary: the same answer for a user every time
     (while the canary's share stays), and a fresh draw per request for anonymous ones."""
     if user_hash is None:
-        import random
-
         return random.random() < (canary.canary_share or 0.0)
     digest = hashlib.blake2b(f"{canary.id}:{user_hash}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / _BUCKETS < (canary.canary_share or 0.0)

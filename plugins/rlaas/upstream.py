@@ -48,13 +48,6 @@ class UpstreamResponse:
         async for chunk in self.raw.content.iter_any():
             yield chunk
 
-    async def read(self) -> bytes:
-        try:
-            self.content = await self.raw.read()
-        except BrokenStream:
-            self.content = b""
-        return self.content
-
     def close(self) -> None:
         self.raw.release()
 
