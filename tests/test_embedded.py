@@ -22,6 +22,7 @@ from flywheel.server.embedded.postgres import EmbeddedPostgres
 from flywheel.server.embedded.runas import NOBODY
 from flywheel.server.settings import SettingsError
 from flywheel.server.testing.live import free_port
+from tests.up_process import start_up
 
 FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
 
@@ -334,20 +335,7 @@ def _start_up(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "FLYWHEEL_STORE_URL")}
     env.update(FLYWHEEL_DATA_DIR=str(data_dir), FLYWHEEL_PORT=str(port))
-    with log.open("a") as out:  # a file, not a pipe: nobody reads it while it runs
-        proc = subprocess.Popen([FLYWHEEL, "up"], env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"flywheel up exited early: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"flywheel up did not become ready: {log.read_text()[-3000:]}")
+    return start_up([FLYWHEEL, "up"], f"http://127.0.0.1:{port}", log, env)
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ import pytest
 from flywheel.server.embedded import outside
 from flywheel.server.embedded.runas import NOBODY, userns_works
 from flywheel.server.testing.live import free_port
+from tests.up_process import start_up
 
 pytestmark = pytest.mark.slow
 
@@ -89,20 +90,7 @@ class Machine:
                               text=True, timeout=180)
 
     def up(self) -> subprocess.Popen:
-        with self.log.open("a") as out:  # a file, not a pipe: nobody reads it while it runs
-            proc = subprocess.Popen([*self.prefix, FLYWHEEL, "up"], cwd=self.checkout, env=self.env, stdout=out,
-                                    stderr=out)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"flywheel up exited early: {self.log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return proc
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        proc.kill()
-        raise AssertionError(f"flywheel up did not answer /healthz: {self.log.read_text()[-3000:]}")
+        return start_up([*self.prefix, FLYWHEEL, "up"], self.url, self.log, self.env, cwd=self.checkout)
 
     @property
     def postgres_home(self) -> Path:
