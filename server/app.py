@@ -23,6 +23,7 @@ from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_princi
 from flywheel.server.console import console_router, console_templates, with_html_errors
 from flywheel.server.contributions import collect
 from flywheel.server.errors import EXCEPTION_HANDLERS
+from flywheel.server.fast_routes import FastRoutes, fast_routes_of
 from flywheel.server.gc_tuning import tune_for_serving
 from flywheel.server.hosts import HostCheck
 from flywheel.server.idempotency import idempotency_middleware
@@ -111,5 +112,8 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     document_errors(app)
     if settings.ingest_fast_path:
         app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus)
+    fast = fast_routes_of(app)
+    if fast and settings.fast_routes:
+        app.asgi_handler = FastRoutes(app.asgi_handler, state, fast, prometheus)
     app.asgi_handler = HostCheck(app.asgi_handler, settings.allowed_host_names)  # in front of everything
     return app

@@ -37,6 +37,7 @@ from flywheel.server.errors import (
     Unauthorized,
     Unavailable,
 )
+from flywheel.server.fast_routes import FAST_PATH, FastRequest, FastResponse
 from flywheel.server.hookspecs import hookimpl, subscribe
 from flywheel.server.jobs.context import JobContext
 from flywheel.server.pagination import decode_cursor, encode_cursor
@@ -57,6 +58,8 @@ __all__ = [
     # requests and errors
     "Caller", "Principal", "ApiError", "Conflict", "Forbidden", "InvalidInput", "NotFound", "Unauthorized",
     "Unavailable",
+    # hot routes answered in front of Litestar
+    "FAST_PATH", "FastRequest", "FastResponse",
     # state, jobs
     "AppState", "JobContext", "JobRead", "enqueue", "run_here", "job_status", "follow_job",
     # events

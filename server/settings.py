@@ -63,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_age_days: PositiveInt = 365
     archive_jsonl: bool = True
     ingest_fast_path: bool = True
+    # Plugin routes marked opt={"fast_path": ...} answered in front of Litestar (server/fast_routes.py).
+    fast_routes: bool = True
     # Fernet key(s) for secrets plugins store (comma-separated: the first encrypts, all decrypt,
     # for rotation). Unset: `<data_dir>/secret.key` when it exists or Flywheel is embedded.
     secret_key: str | None = None
@@ -133,6 +135,7 @@ ENV_VARS: dict[str, str] = {
     "events_max_age_days": "FLYWHEEL_EVENTS_MAX_AGE_DAYS",
     "archive_jsonl": "FLYWHEEL_ARCHIVE_JSONL",
     "ingest_fast_path": "FLYWHEEL_INGEST_FAST_PATH",
+    "fast_routes": "FLYWHEEL_FAST_ROUTES",
     "secret_key": "FLYWHEEL_SECRET_KEY",
 }
 # Fallbacks read when the first variable is unset.

@@ -8,7 +8,9 @@ OpenAI's API. Policies are created through the policies API, as a user would.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
+from pathlib import Path
 
 import httpx
 import openai
@@ -315,3 +317,52 @@ async def test_upstream_credentials_never_leave(client, tenant, live_server, ups
     assert upstream.requests[0].headers["x-org"] == "org-secret-42"  # the upstream did get them
     for text in seen:
         assert UPSTREAM_KEY not in str(text) and "org-secret-42" not in str(text)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def litestar_only(flywheel_settings, tmp_path_factory):
+    """The gateway with its fast path turned off: every call through the route handlers."""
+    import msgspec
+
+    from flywheel.server.app import create_app
+    from flywheel.server.testing.client import app_client
+
+    data_dir = tmp_path_factory.mktemp("gateway-litestar")
+    shutil.copy(Path(flywheel_settings.data_dir) / "secret.key", data_dir)  # the key the policies are sealed with
+    settings = msgspec.structs.replace(flywheel_settings, fast_routes=False, data_dir=str(data_dir))
+    async with app_client(create_app(settings, load_entrypoints=True)) as c:
+        yield c
+
+
+def test_the_gateway_routes_are_served_in_front_of_litestar(app):
+    from flywheel.server.fast_routes import FastRoutes
+
+    handler = app.asgi_handler
+    while not isinstance(handler, FastRoutes):
+        handler = handler.app
+    assert {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings")} <= set(handler.routes)
+
+
+async def test_the_fast_path_and_the_handlers_answer_alike(client, litestar_only, tenant, upstream):
+    """The same calls through both paths: the same statuses, bodies, headers and recorded interactions."""
+    await make_policy(client, tenant, "chat", "p", upstream.base_url)
+    await make_policy(client, tenant, "embed", "e", upstream.base_url)
+    chat = {"model": "chat", "messages": [{"role": "user", "content": "same"}], "user": "u1", "seed": 3}
+    calls = [("/v1/chat/completions", chat), ("/v1/chat/completions", {**chat, "stream": True}),
+             ("/v1/embeddings", {"model": "embed", "input": "a"}),
+             ("/v1/chat/completions", {**chat, "model": "missing"}),
+             ("/v1/chat/completions", {"model": "chat", "messages": []})]
+    answers = {}
+    for name, c in (("fast", client), ("litestar", litestar_only)):
+        answers[name] = []
+        for path, body in calls:
+            r = await c.post(path, json=body, headers={**tenant.headers, "X-Flywheel-Session": "s1"})
+            answers[name].append((r.status_code, r.headers.get("content-type"), r.headers.get("x-request-id"),
+                                  r.headers.get("x-flywheel-policy"), "x-flywheel-interaction-id" in r.headers,
+                                  r.text if path.endswith("embeddings") or r.status_code != 200 else
+                                  r.text.replace(r.headers.get("x-flywheel-interaction-id", ""), "")))
+    assert answers["fast"] == answers["litestar"]
+    assert [a[0] for a in answers["fast"]] == [200, 200, 200, 404, 422]
+    items = await recorded(client, tenant, 6)  # three calls answered, twice each
+    assert sorted((i["endpoint"], i["stream"], i["session_id"]) for i in items) == sorted(
+        [("chat.completions", False, "s1"), ("chat.completions", True, "s1"), ("embeddings", False, "s1")] * 2)

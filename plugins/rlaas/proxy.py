@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response
-from litestar.response import Stream
 from prometheus_client import Counter
 
 from flywheel.plugins.rlaas import upstream
@@ -29,7 +28,7 @@ from flywheel.plugins.rlaas.routing import Choice, Policy, choose
 from flywheel.plugins.rlaas.shadow import SHADOWS
 from flywheel.plugins.rlaas.streaming import StreamRecord
 from flywheel.plugins.rlaas.users import user_hash
-from flywheel.server.plugin_api import Principal, Unavailable
+from flywheel.server.plugin_api import FastResponse, Principal, Unavailable
 
 CALLS = Counter("flywheel_rlaas_calls_total", "Gateway calls by endpoint, role and outcome",
                 ["endpoint", "role", "outcome"])
@@ -55,15 +54,18 @@ class Call:
         return self.endpoint.replace(".", "/")
 
 
-async def handle(state: Any, principal: Principal, request: Request, endpoint: str,
-                 data: ChatRequest | EmbeddingRequest) -> Response:
-    """`data` is the request as Litestar checked it; the body itself goes upstream, unknown fields and all."""
-    body = msgspec.json.decode(await request.body())
-    user = data.user or request.headers.get("x-flywheel-user")
+async def handle(state: Any, principal: Principal, headers: Mapping[str, str], body: dict[str, Any],
+                 endpoint: str, data: ChatRequest | EmbeddingRequest) -> FastResponse:
+    """`data` is `body` checked; the body itself goes upstream, unknown fields and all.
+
+    `headers` are the request's (lower-case names). The answer is sent by the
+    fast path (server/fast_routes.py) or, from the route handler, by Litestar.
+    """
+    user = data.user or headers.get("x-flywheel-user")
     call = Call(state=state, tenant_id=principal.tenant_id, endpoint=endpoint, route=data.model, body=body,
                 stream=isinstance(data, ChatRequest) and data.stream,
                 user_hash=user_hash(principal.tenant_id, user) if user else None,
-                session_id=(request.headers.get("x-flywheel-session") or "")[:200] or None)
+                session_id=(headers.get("x-flywheel-session") or "")[:200] or None)
     choice = await choose(state, principal.tenant_id, call.route, call.user_hash)
     _mirror(call, choice)
     policy, response, fell_back = await _first_answer(call, choice)
@@ -75,8 +77,8 @@ async def handle(state: Any, principal: Principal, request: Request, endpoint: s
     media_type = response.headers.get("content-type", "application/json")
     if response.status_code >= 400 and not (answer and isinstance(answer.get("error"), dict)):
         content, media_type = _openai_error(response.status_code, answer), "application/json"
-    return Response(content=content, status_code=response.status_code, media_type=media_type,
-                    headers={**upstream.passed_headers(response), **_ids(call, policy)})
+    return FastResponse(response.status_code, content, {**upstream.passed_headers(response), **_ids(call, policy)},
+                        media_type)
 
 
 async def _first_answer(call: Call, choice: Choice) -> tuple[Policy, upstream.UpstreamResponse, Policy | None]:
@@ -106,7 +108,8 @@ async def _send(call: Call, policy: Policy, *, stream: bool,
     return await upstream.send(call.state, policy.base_url, call.path, _encode(payload), policy.headers, stream=stream)
 
 
-def _relay(call: Call, policy: Policy, response: upstream.UpstreamResponse, fell_back: Policy | None) -> Stream:
+def _relay(call: Call, policy: Policy, response: upstream.UpstreamResponse,
+           fell_back: Policy | None) -> FastResponse:
     """Forward the stream chunk by chunk as it arrives; record it once it has ended."""
     record = StreamRecord()
 
@@ -129,7 +132,8 @@ def _relay(call: Call, policy: Policy, response: upstream.UpstreamResponse, fell
                     ttft_ms=ttft, tokens=(prompt, completion, counted), error=error)
 
     headers = {**upstream.passed_headers(response), **_ids(call, policy), "Cache-Control": "no-cache"}
-    return Stream(chunks(), media_type=response.headers.get("content-type", "text/event-stream"), headers=headers)
+    return FastResponse(200, headers=headers, media_type=response.headers.get("content-type", "text/event-stream"),
+                        stream=chunks())
 
 
 def _mirror(call: Call, choice: Choice) -> None:

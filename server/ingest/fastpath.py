@@ -29,12 +29,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.plugins.prometheus import PrometheusConfig
 from opentelemetry import trace
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.asgi import BodyTooLarge, read_body, replay, respond
 from flywheel.server.errors import ApiError
+from flywheel.server.fast_routes import HttpMetrics, bearer_principal
 from flywheel.server.telemetry import tracing_enabled
 
 if TYPE_CHECKING:
@@ -49,11 +50,7 @@ class IngestFastPath:
         self.app = app
         self.state = state
         self.max_body = state.settings.max_body_bytes
-        # Litestar's HTTP metrics live in PrometheusMiddleware's class-level
-        # registry; an instance gives this path the same series.
-        self.metrics = PrometheusMiddleware(app, prometheus) if prometheus is not None else None
-        self._app_name = prometheus.app_name if prometheus is not None else ""
-        self._metric_children: dict[int, tuple] = {}
+        self.metrics = HttpMetrics(app, prometheus, "POST", PATH)
         self.tracer = trace.get_tracer("flywheel.ingest") if tracing_enabled() else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -75,7 +72,7 @@ class IngestFastPath:
             elif name == b"idempotency-key":
                 await self.app(scope, receive, send)
                 return
-        principal = await self._principal(authorization)
+        principal = await bearer_principal(self.state, authorization, Scope.INGEST)
         if principal is None or declared > self.max_body:
             await self.app(scope, receive, send)
             return
@@ -111,44 +108,12 @@ class IngestFastPath:
         except ApiError as exc:
             headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
             await respond(send, exc.status, _encode(exc.body()), headers)
-            self._observe(started, exc.status)
+            self.metrics.observe(started, exc.status)
             return exc.status
         except Exception:
             # Not ours to explain: Litestar's handler logs it and answers 500 as for any route.
             await self.app(scope, replay(chunks, receive), send)
             return None
         await respond(send, 200, _encode(result))
-        self._observe(started, 200)
+        self.metrics.observe(started, 200)
         return 200
-
-    async def _principal(self, authorization: bytes | None) -> Any:
-        if authorization is None:
-            return None
-        scheme, _, key = authorization.decode("latin-1").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            return None
-        try:
-            principal = await self.state.keys.resolve(self.state.db, key)
-        except ApiError:  # the key store is away: Litestar's auth answers 503 as usual
-            return None
-        if principal is None or not principal.allows(Scope.INGEST):
-            return None
-        return principal
-
-    def _observe(self, started: float, status: int) -> None:
-        if self.metrics is None:
-            return
-        children = self._metric_children.get(status)
-        if children is None:  # `.labels()` costs microseconds: look the series up once per status
-            labels = {"method": "POST", "path": PATH, "status_code": status, "app_name": self._app_name}
-            values = list(labels.values())
-            children = self._metric_children[status] = (
-                self.metrics.requests_error_count(labels).labels(*values) if status >= 500 else None,
-                self.metrics.request_count(labels).labels(*values),
-                self.metrics.request_time(labels).labels(*values))
-        errors, count, latency = children
-        if errors is not None:
-            errors.inc()
-        count.inc()
-        latency.observe(time.perf_counter() - started)
