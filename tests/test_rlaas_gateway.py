@@ -366,3 +366,27 @@ async def test_the_fast_path_and_the_handlers_answer_alike(client, litestar_only
     items = await recorded(client, tenant, 6)  # three calls answered, twice each
     assert sorted((i["endpoint"], i["stream"], i["session_id"]) for i in items) == sorted(
         [("chat.completions", False, "s1"), ("chat.completions", True, "s1"), ("embeddings", False, "s1")] * 2)
+
+
+async def test_a_name_that_resolves_inside_is_refused_at_connect_time(client, tenant, upstream):
+    """The policy names the machine's host name, which passes the write-time check (a name, and
+    `*` allows any public one) but resolves to loopback: the gateway must not call it."""
+    import socket
+
+    from flywheel.plugins.rlaas.upstream import GuardedResolver, PrivateAddress
+
+    name = socket.gethostname()
+    resolved = {a[4][0] for a in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)}
+    assert "127.0.0.1" in resolved, f"this test needs the host name {name!r} to resolve to 127.0.0.1 (/etc/hosts)"
+    inside = upstream.base_url.replace("127.0.0.1", name)
+    await make_policy(client, tenant, "chat", "inside", inside)
+    before = len(upstream.requests)
+    r = await client.post("/v1/chat/completions", headers=tenant.headers,
+                          json={"model": "chat", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "upstream_unreachable" and "resolves to a private" in r.json()["message"]
+    assert len(upstream.requests) == before  # nothing reached the upstream
+
+    assert await GuardedResolver([name]).resolve(name, 80)  # named exactly: allowed
+    with pytest.raises(PrivateAddress):
+        await GuardedResolver(["*"]).resolve(name, 80)
