@@ -170,7 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     except msgspec.ValidationError as exc:
         field = _field_of(str(exc))
         variable = ENV_VARS.get(field, field) if field else "settings"
-        raise SettingsError(variable, _problem_of(str(exc))) from None
+        raise SettingsError(variable, _problem_of(str(exc), raw.get(field) if field else None)) from None
     for field, check in _CHECKS.items():
         value = getattr(settings, field)
         problem = check(value) if value else None
@@ -218,8 +218,18 @@ def _field_of(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _problem_of(message: str) -> str:
-    return re.sub(r"\s*-\s*at `\$[^`]*`$", "", message)
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "a boolean (1/0, true/false)", "str": "text"}
+
+
+def _problem_of(message: str, value: object = None) -> str:
+    """msgspec's message in words a person setting a variable reads: what was expected, what was set."""
+    problem = re.sub(r"\s*-\s*at `\$[^`]*`$", "", message)
+    expected = re.match(r"Expected `(\w+)`, got `\w+`$", problem)
+    if expected and isinstance(value, str):
+        return f"expected {_KINDS.get(expected.group(1), expected.group(1))}, got {value!r}"
+    if isinstance(value, str) and len(value) <= 200:
+        return f"{problem[0].lower()}{problem[1:]}, got {value!r}"
+    return problem
 
 
 def redact_url(url: str) -> str:

@@ -12,9 +12,16 @@ from contextlib import asynccontextmanager
 import click
 
 from flywheel.server.app import build_state
+from flywheel.server.cli.preflight import StartupProblem, check_services
 from flywheel.server.settings import Settings, SettingsError, load_settings
 from flywheel.server.state import AppState
 from flywheel.server.telemetry import configure_logging
+
+
+def fail(problem: Exception) -> None:
+    """End the command with one line and exit code 2 (a usage or environment problem)."""
+    click.echo(f"error: {problem}", err=True)
+    sys.exit(2)
 
 
 def settings_or_exit(**overrides) -> Settings:
@@ -45,6 +52,7 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
         settings, services = await start_embedded(settings)
     state = state_or_exit(settings)
     try:
+        await check_services(state.settings)  # one line naming a service that cannot be reached
         await state.start(run_migrations=migrate)
         yield state
     finally:
@@ -70,6 +78,8 @@ def run_async(coro) -> None:
         asyncio.run(coro)
     except KeyboardInterrupt:
         pass
+    except StartupProblem as exc:
+        fail(exc)
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)

@@ -13,7 +13,7 @@ import click
 
 from flywheel.server import __version__
 from flywheel.server.cli import admin, events, run
-from flywheel.server.settings import SettingsError, load_settings
+from flywheel.server.settings import Settings, SettingsError, load_settings
 
 
 class FlywheelGroup(click.Group):
@@ -25,12 +25,16 @@ class FlywheelGroup(click.Group):
         if self._loaded:
             return
         self._loaded = True
-        try:
-            from flywheel.server.app import build_state
+        from flywheel.server.app import build_state
 
-            state = build_state(load_settings(), load_entrypoints=True)
-        except SettingsError as exc:
-            raise click.UsageError(str(exc)) from None  # exit code 2
+        try:
+            settings = load_settings()
+        except SettingsError:
+            # Listing commands needs no settings: `--help` works with a bad one, and the
+            # command that needs it says which (settings_or_exit), with exit code 2.
+            settings = Settings()
+        try:
+            state = build_state(settings, load_entrypoints=True)
         except Exception as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)

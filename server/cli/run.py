@@ -9,7 +9,8 @@ import click
 import structlog
 import uvicorn
 
-from flywheel.server.cli.context import connected, run_async, settings_or_exit
+from flywheel.server.cli.context import connected, fail, run_async, settings_or_exit
+from flywheel.server.cli.preflight import StartupProblem, check_services, port_problem
 
 log = structlog.get_logger("flywheel.cli")
 
@@ -21,6 +22,9 @@ log = structlog.get_logger("flywheel.cli")
 def up(demo: bool, host: str | None, port: int | None) -> None:
     """API, worker and scheduler in one process; embedded services when none are configured."""
     settings = settings_or_exit(host=host, port=port)
+    problem = port_problem(settings.host, settings.port)
+    if problem is not None:  # before the embedded services, the worker and the demo start
+        fail(problem)
     run_async(_up(settings, demo))
 
 
@@ -70,6 +74,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     settings = settings_or_exit(host=host, port=port)
     if settings.embedded:
         raise click.UsageError("flywheel serve needs DATABASE_URL and REDIS_URL (flywheel up starts embedded ones)")
+    # Checked once here: each worker's failing lifespan would print an ExceptionGroup instead.
+    problem = port_problem(settings.host, settings.port)
+    if problem is None:
+        try:
+            asyncio.run(check_services(settings))
+        except StartupProblem as exc:
+            problem = exc
+    if problem is not None:
+        fail(problem)
     # Workers are spawned and import the protocol by name; app_from_env sets its timeouts.
     uvicorn.run("flywheel.server.cli.run:app_from_env", factory=True, host=settings.host,
                 port=settings.port, workers=workers, log_config=None, access_log=False,
