@@ -38,6 +38,13 @@ class ModelFamily(msgspec.Struct, kw_only=True):
     - `extra_metrics`: ``(y_true, y_score, test_table) -> dict[str, float]``,
       computed on the test split and stored with the version's metrics.
     - `intended_use`, `limitations`: text for the model card.
+    - `split_column`: when the training table has this column, it assigns each
+      row to train (0), validation (1) or test (2); any other value (a purge
+      gap, say) leaves the row out. For splits only the plugin can draw (by
+      entity and time). Validation and test must each hold both classes.
+    - A training table's schema metadata key `flywheel.data` (JSON: `notes`, a
+      list of lines, and any other figures) is kept in the version's info and
+      its `notes` are printed in the model card (label censoring, horizons).
     """
 
     name: str
@@ -52,6 +59,7 @@ class ModelFamily(msgspec.Struct, kw_only=True):
     description: str = ""
     intended_use: str = ""
     limitations: str = ""
+    split_column: str | None = None
 
 
 # A share of rows or features: LightGBM needs > 0, and under 1% a tree has nothing to learn from.
@@ -143,9 +151,9 @@ class TrainRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # 0 turns early stopping off (exactly num_boost_round trees).
     early_stopping_rounds: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
     auto_activate: bool = False
-    # ONNX and LightGBM must agree on every holdout row within this; the
-    # default allows for ONNX computing in float32.
-    parity_tolerance: Annotated[float, msgspec.Meta(ge=0, le=1e-2)] = 1e-5
+    # ONNX and LightGBM must agree on every holdout row's margin (log-odds) within this; the
+    # default allows for ONNX summing float32 leaf values (~1e-5 over a few hundred trees).
+    parity_tolerance: Annotated[float, msgspec.Meta(ge=0, le=1e-2)] = 1e-4
     # Passed to the family's load_training_data (a date range, a data set name...).
     options: dict[str, Any] = {}
 
@@ -241,8 +249,9 @@ class Explanation(msgspec.Struct):
 class ScoreResult(msgspec.Struct, omit_defaults=True):
     family: str
     version: int
-    score: float
+    score: float  # P(label = 1), float64: the sigmoid of `margin`
     explanation: Explanation | None = None
+    margin: float | None = None  # raw log-odds; rank on it (probabilities of rare events crowd near 0)
 
 
 class BatchScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -254,6 +263,7 @@ class BatchScoreResult(msgspec.Struct, omit_defaults=True):
     version: int
     scores: list[float]
     explanations: list[Explanation] | None = None
+    margins: list[float] | None = None  # raw log-odds, row for row with `scores`
 
 
 class ActivateResult(msgspec.Struct):

@@ -213,14 +213,15 @@ async def model_version(state: AppState, tenant_id: UUID, family: str, version: 
 
 async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,
                       version: int | None = None, chunk_rows: int = 50_000,
-                      progress: Any = None) -> tuple[int, np.ndarray]:
+                      progress: Any = None, margin: bool = False) -> tuple[int, np.ndarray]:
     """Scores of an Arrow table's rows (feature columns by name) with the active version
-    (or `version`): (version, float32 scores). `progress(done, total)` is awaited per chunk.
+    (or `version`): (version, float64 probabilities), or with `margin=True` (since 0.3) the
+    margins (log-odds: rank on these). `progress(done, total)` is awaited per chunk.
     The same ONNX sessions as `/score`. Since 0.1."""
     from flywheel.server.models.runtime import score_table as _score
 
     return await _score(state, tenant_id, family, table, version=version, chunk_rows=chunk_rows,
-                        progress=progress)
+                        progress=progress, margin=margin)
 
 
 async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,

@@ -66,9 +66,6 @@ async def test_feature_values_and_gaps(fleet, make_tenant, database):
     await load_fleet(database, t.id, fleet)
     await build_features(database, t.id)
     by_key = {(r["serial_number"], r["date"]): r for r in fleet.to_pylist()}
-    first_seen: dict[str, date] = {}
-    for serial, day in by_key:
-        first_seen[serial] = min(first_seen.get(serial, day), day)
 
     rows = await database.fetch("SELECT * FROM drives_features WHERE tenant_id = $1", t.id)
     assert len(rows) == fleet.num_rows
@@ -78,14 +75,16 @@ async def test_feature_values_and_gaps(fleet, make_tenant, database):
         week_ago = by_key.get((r["serial_number"], r["day"] - timedelta(days=7)))
         month_ago = by_key.get((r["serial_number"], r["day"] - timedelta(days=30)))
         now = by_key[key]
-        assert r["age_days"] == (r["day"] - first_seen[r["serial_number"]]).days
+        # Age is power-on hours in 30-day steps, whenever the drive was first imported.
+        assert r["age_days"] == 30 * int(now["smart_9_raw"] // (24 * 30))
         assert r["s5"] == now["smart_5_raw"] and r["temperature"] == now["smart_194_raw"]
         if week_ago is None:
-            assert r["s5_d7"] is None and r["temperature_d7"] is None
+            assert r["s5_d7"] is None and r["temperature_d7"] is None and r["power_on_hours_d7"] is None
             checked_gap += 1
         else:
             assert r["s5_d7"] == now["smart_5_raw"] - week_ago["smart_5_raw"]
             assert r["s197_d7"] == now["smart_197_raw"] - week_ago["smart_197_raw"]
+            assert r["power_on_hours_d7"] == now["smart_9_raw"] - week_ago["smart_9_raw"]
             checked_value += 1
         if month_ago is not None:
             assert r["s187_d30"] == now["smart_187_raw"] - month_ago["smart_187_raw"]
@@ -106,3 +105,24 @@ async def test_feature_job_through_the_worker(client, worker, make_tenant, datab
     assert job["progress"]["current"] == 10 and job["progress"]["total"] == 10
     other = await make_tenant()
     assert await database.fetchval("SELECT count(*) FROM drives_features WHERE tenant_id = $1", other.id) == 0
+
+
+async def test_a_late_day_refreshes_the_changes_of_the_days_after_it(fleet, make_tenant, database):
+    t = await make_tenant()
+    late = END - timedelta(days=20)
+    early = fleet.filter(pc.not_equal(fleet["date"], late))
+    await load_fleet(database, t.id, early)
+    await build_features(database, t.id)
+    week_after = late + timedelta(days=7)
+    before = await database.fetchval("SELECT count(s5_d7) FROM drives_features WHERE tenant_id = $1 AND day = $2",
+                                     t.id, week_after)
+    assert before == 0, "no record 7 days earlier: no 7-day change yet"
+    await load_fleet(database, t.id, fleet.filter(pc.equal(fleet["date"], late)))
+    r = await build_features(database, t.id)
+    assert r["days"] == 2, "the late day and the day 7 days after it (30 days after is past the data)"
+    incremental = await snapshot(database, t.id)
+    after = await database.fetchval("SELECT count(s5_d7) FROM drives_features WHERE tenant_id = $1 AND day = $2",
+                                    t.id, week_after)
+    assert after > 250
+    await build_features(database, t.id, rebuild=True)
+    assert await snapshot(database, t.id) == incremental, "the same as a full rebuild"

@@ -9,7 +9,7 @@ import pytest
 
 from flywheel.plugins.drives.features import build_features
 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
-from flywheel.plugins.drives.model import training_table
+from flywheel.plugins.drives.model import LABEL, HorizonError, censor, choose_horizon, labelled_rows
 
 END = date(2026, 9, 30)
 
@@ -22,23 +22,40 @@ def drive_rows(serial: str, first: date, days: int, fail: bool) -> list[dict]:
              "smart_199_raw": 0.0} for i in range(days)]
 
 
-async def test_labels_around_a_failure_date(make_tenant, database):
+async def test_labels_around_a_failure_date_and_censoring(make_tenant, database):
     t = await make_tenant()
     first = date(2026, 1, 1)
+    last = first + timedelta(days=99)
     fail_day = first + timedelta(days=59)  # FAIL reports 60 days, the last with failure = 1
-    rows = drive_rows("FAIL", first, 60, True) + drive_rows("OK", first, 100, False)
+    rows = (drive_rows("FAIL", first, 60, True) + drive_rows("OK", first, 100, False)
+            + drive_rows("LATE", first, 95, True))  # fails 5 days before the data ends
     await load_fleet(database, t.id, pa.Table.from_pylist(rows))
     await build_features(database, t.id)
-    labelled = (await training_table(database, t.id)).to_pylist()
+    table, dropped = censor(await labelled_rows(database, t.id, last, 30))
     epoch = date(1970, 1, 1)
-    by = {(r["serial_number"], epoch + timedelta(days=r["day_num"])): r["h30"] for r in labelled}
+    by = {(r["serial_number"], epoch + timedelta(days=r["day_num"])): r[LABEL] for r in table.to_pylist()}
     assert by[("FAIL", fail_day)] == 1, "the failure day itself is inside the horizon"
     assert by[("FAIL", fail_day - timedelta(days=29))] == 1
     assert by[("FAIL", fail_day - timedelta(days=30))] == 0, "30 days before is outside it"
     assert all(v == 0 for (s, _), v in by.items() if s == "OK")
-    last = first + timedelta(days=99)
-    assert max(d for _, d in by) == last - timedelta(days=29), "only fully observed label windows are used"
-    assert sum(by.values()) == 30
+    ok_days = [d for s, d in by if s == "OK"]
+    assert max(ok_days) == last - timedelta(days=29), "a healthy drive-day whose window runs past the data: dropped"
+    assert dropped == 29
+    late = {d: v for (s, d), v in by.items() if s == "LATE"}
+    late_fail = first + timedelta(days=94)
+    assert max(late) == late_fail and all(late[late_fail - timedelta(days=k)] == 1 for k in range(30)), \
+        "a censored drive-day whose failure is seen is a positive"
+    assert sum(by.values()) == 60
+
+
+def test_the_horizon_is_the_longest_the_data_supports():
+    assert choose_horizon(100) == (30, "horizon 30 days: the longest 100 days of data support")
+    assert choose_horizon(21)[0] == 7 and "14 needs 28" in choose_horizon(21)[1]
+    assert choose_horizon(30, 14)[0] == 14
+    with pytest.raises(HorizonError, match="needs at least 14 days of drive features .* there are 9"):
+        choose_horizon(9)
+    with pytest.raises(HorizonError, match="a 30-day horizon needs 60 days of data; there are 21"):
+        choose_horizon(21, 30)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +94,12 @@ async def test_scoring_job_stores_risk_and_reasons(client, worker, fleet_tenant,
     await worker()
     job = (await client.get(f"/v1/jobs/{r.json()['id']}", headers=t.headers)).json()
     assert job["state"] == "succeeded", job
-    active = await database.fetchval(
-        "SELECT count(*) FROM drives_features WHERE tenant_id = $1 AND day = $2 AND NOT failure", t.id, END)
+    # Every drive reporting that day, its failure-day record too.
+    active = await database.fetchval("SELECT count(*) FROM drives_features WHERE tenant_id = $1 AND day = $2",
+                                     t.id, END)
     assert job["result"]["drives"] == active and job["result"]["day"] == END.isoformat()
+    assert job["result"]["high"] == -(-active // 100) and job["result"]["medium"] == -(-active * 5 // 100) - \
+        job["result"]["high"], "bands by fleet percentile: the riskiest 1% high, the next 4% medium"
     rows = await database.fetch(
         "SELECT serial_number, risk, reasons FROM drives_risk WHERE tenant_id = $1 AND day = $2", t.id, END)
     assert len(rows) == active
@@ -124,8 +144,8 @@ async def test_fleet_overview(client, scored, database):
         "SELECT count(*) FROM drives_features WHERE tenant_id = $1 AND day = $2 AND NOT failure", t.id, END)
     failed = await database.fetchval("SELECT count(DISTINCT serial_number) FROM drives_smart_daily "
                                      "WHERE tenant_id = $1 AND failure", t.id)
-    high = await database.fetchval("SELECT count(*) FROM drives_risk WHERE tenant_id = $1 AND day = $2 AND risk >= 0.5",
-                                   t.id, END)
+    high = await database.fetchval("SELECT count(*) FROM drives_inventory WHERE tenant_id = $1 AND last_day = $2 "
+                                   "AND band = 'high' AND failure_day IS NULL", t.id, END)
     assert fleet["as_of"] == fleet["scored_day"] == END.isoformat() and fleet["model_version"] >= 1
     assert fleet["drives"] == active and fleet["failed_total"] == failed and fleet["at_risk"] == high
     assert sum(b["drives"] for b in fleet["risk_distribution"]) == active
@@ -165,11 +185,12 @@ async def test_drive_list_filters_sorts_and_pages(client, scored):
     assert [d["serial_number"] for d in everything] == [d["serial_number"] for d in seen]
 
     high = (await client.get("/v1/drives", params={"band": "high", "limit": 1000}, headers=h)).json()["items"]
-    assert high and all(d["risk"] >= 0.5 and d["risk_band"] == "high" for d in high)
+    assert high and all(d["risk_band"] == "high" and not d["failed"] for d in high), "failed drives left out"
     medium = (await client.get("/v1/drives", params={"band": "medium", "limit": 1000}, headers=h)).json()["items"]
-    assert all(0.1 <= d["risk"] < 0.5 for d in medium)
+    assert medium and all(d["risk_band"] == "medium" for d in medium)
+    assert min(d["margin"] for d in high) >= max(d["margin"] for d in medium)
     some = (await client.get("/v1/drives", params={"min_risk": 0.2, "limit": 1000}, headers=h)).json()["items"]
-    assert all(d["risk"] >= 0.2 for d in some) and len(some) >= len(high)
+    assert all(d["risk"] >= 0.2 and not d["failed"] for d in some)
     failed = (await client.get("/v1/drives", params={"failed": "true", "limit": 1000}, headers=h)).json()["items"]
     assert failed and all(d["failed"] and d["failure_day"] for d in failed)
     ok = (await client.get("/v1/drives", params={"failed": "false", "sort": "serial", "limit": 30}, headers=h)).json()
@@ -204,8 +225,9 @@ async def test_drive_detail(client, scored, database):
     assert len(d["smart_history"]) == days and d["smart_history"][-1]["day"] == END.isoformat()
     s5 = [p["smart_5_raw"] for p in d["smart_history"]]
     assert s5 == sorted(s5) and s5[-1] > s5[0], "a degrading drive's reallocated sectors climb"
-    assert d["risk_history"][-1] == {"day": END.isoformat(), "risk": pytest.approx(riskiest["risk"]),
-                                     "model_version": d["risk_history"][-1]["model_version"]}
+    point = d["risk_history"][-1]
+    assert point["day"] == END.isoformat() and point["risk"] == pytest.approx(riskiest["risk"])
+    assert point["margin"] == pytest.approx(riskiest["margin"]) and point["band"] == riskiest["risk_band"]
     assert d["reasons"] and d["reasons"][0]["contribution"] > 0
     assert r.status_code == 200
     missing = await client.get("/v1/drives/NOPE", headers=t.headers)

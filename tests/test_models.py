@@ -345,3 +345,79 @@ async def test_explaining_a_large_batch_leaves_the_event_loop_free(client, worke
         assert len(e["top"]) == 6
         assert abs(e["bias"] + sum(c["contribution"] for c in e["top"]) - e["margin"]) < 1e-9
         assert abs(1 / (1 + math.exp(-e["margin"])) - score) <= 1e-5
+
+
+def test_onnx_serves_the_margin_and_a_float64_probability_from_it():
+    """A float32 probability saturates (a margin of -18 scores exactly 0.0); the margin does not."""
+    from flywheel.server.models.onnx import OnnxClassifier, export_classifier
+    from flywheel.server.models.training import parity
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 4)).astype(np.float32)
+    y = (X[:, 0] * 4 + rng.normal(size=4000) > 9).astype(int)  # rare positives: most margins far below 0
+    model = lgb.LGBMClassifier(n_estimators=200, verbose=-1, min_child_samples=5).fit(X, y)
+    onnx = OnnxClassifier(export_classifier(model, 4, "precision"))
+    raw = model.booster_.predict(X.astype(np.float64), raw_score=True)
+    assert raw.min() < -18, "the test needs margins where a float32 probability is 0.0"
+    assert np.max(np.abs(onnx.margin(X) - raw)) < 1e-4
+    p, m = onnx.scores(X)
+    assert p.dtype == np.float64 and np.all(p > 0), "no probability is 0.0"
+    assert np.allclose(p, 1 / (1 + np.exp(-m)), rtol=1e-12, atol=0)
+    # The graph as exported before margins were served: float32 probabilities from ONNX's sigmoid.
+    import onnx as onnx_lib
+
+    legacy = onnx_lib.load_from_string(export_classifier(model, 4, "precision"))
+    for node in legacy.graph.node:
+        for attr in node.attribute:
+            if attr.name == "post_transform":
+                attr.s = b"LOGISTIC"
+    del legacy.metadata_props[:]
+    old = OnnxClassifier(legacy.SerializeToString()).predict(X)
+    assert len(np.unique(p)) > 1.1 * len(np.unique(old)), (len(np.unique(p)), len(np.unique(old)))
+    _, diff = parity(model, export_classifier(model, 4, "precision"), X)
+    assert 0 < diff < 1e-4, "parity is checked on the margin"
+
+
+async def test_scores_carry_their_margin(client, trained, state):
+    t, _ = trained
+    body = (await client.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)).json()
+    assert body["score"] == pytest.approx(1 / (1 + math.exp(-body["margin"])), rel=1e-12)
+    text = (await state.tenant_store(t.id).get(f"models/{FAMILY}/1/model.txt")).decode()
+    x = np.array([[ROW[f] for f in FEATURES]], dtype=np.float64)
+    assert abs(lgb.Booster(model_str=text).predict(x, raw_score=True)[0] - body["margin"]) < 1e-4
+    batch = (await client.post(f"/v1/models/{FAMILY}/score_batch", json={"rows": [ROW, ROW]},
+                               headers=t.headers)).json()
+    assert batch["margins"] == [body["margin"]] * 2 and batch["scores"] == [body["score"]] * 2
+
+
+def test_activation_never_serves_a_null_or_worse_metric():
+    from flywheel.server.models.registry import activation_verdict
+
+    active = {"version": 3, "metrics": {"pr_auc": 0.4}}
+    ok, why = activation_verdict({"pr_auc": None}, None, "pr_auc")
+    assert not ok and why.startswith("not activated: pr_auc is null"), "not even as the first version"
+    assert activation_verdict({"pr_auc": None}, active, "pr_auc")[0] is False
+    ok, why = activation_verdict({"pr_auc": 0.3}, active, "pr_auc")
+    assert not ok and why == "not activated: pr_auc 0.3000 does not beat active v3's 0.4000"
+    assert activation_verdict({"pr_auc": 0.5}, active, "pr_auc") == (
+        True, "activated: pr_auc 0.5000 beats active v3's 0.4000")
+    assert activation_verdict({"pr_auc": 0.5}, None, "pr_auc")[0] is True
+
+
+def test_a_split_without_both_classes_is_refused():
+    from flywheel.server.models.training import TrainingError, check_split
+
+    y = np.array([0, 1, 0, 1, 0, 0, 0, 0])
+    check_split(y, np.array([0, 1]), np.array([2, 3, 4]), np.array([1, 5, 3]))
+    with pytest.raises(TrainingError, match="the validation split has 3 rows and 0 positive labels"):
+        check_split(y, np.array([0, 1]), np.array([4, 5, 6]), np.array([3, 7]))
+
+
+async def test_a_worse_version_is_not_activated_and_the_job_says_so(client, worker, trained):
+    t, _ = trained
+    job = await train(client, worker, t.headers, split="time", auto_activate=True,
+                      options={"rows": 3000, "signal": 0.0, "seed": 5})
+    assert job["state"] == "succeeded", job
+    assert job["result"]["activated"] is False
+    assert job["result"]["activation"].startswith("not activated: roc_auc ")
+    assert "does not beat active v1's" in job["result"]["activation"]

@@ -7,17 +7,21 @@ of a thousand drives or a hundred thousand.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import csv
+import io
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import PathParameter, QueryParameter
 
 from flywheel.plugins.drives.contracts import (
     DayCount,
+    DayScore,
+    DayScorePage,
     DriveDetail,
     DrivePage,
     DriveSummary,
@@ -28,19 +32,19 @@ from flywheel.plugins.drives.contracts import (
     RiskPoint,
     SmartPoint,
 )
-from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK, band
+from flywheel.plugins.drives.scoring import band_shares
 from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
 
 RISK_BINS = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]  # rare events: most drives sit near zero
-BANDS = {"low": (0.0, MEDIUM_RISK), "medium": (MEDIUM_RISK, HIGH_RISK), "high": (HIGH_RISK, 1.01)}
-# Sort key expression, direction, and the value a NULL sorts as (last either way).
+# Sort key expression, direction, and the value a NULL sorts as (last either way). Risk order is
+# margin order: probabilities of rare events tie near zero, margins do not.
 SORTS = {
-    "-risk": ("coalesce(risk, -1)", "DESC"),
-    "risk": ("coalesce(risk, 2)", "ASC"),
+    "-risk": ("coalesce(margin, -1e300)", "DESC"),
+    "risk": ("coalesce(margin, 1e300)", "ASC"),
     "-age": ("(last_day - first_day)", "DESC"),
     "serial": ("serial_number", "ASC"),
 }
-_SUMMARY = "serial_number, model, capacity_bytes, first_day, last_day, failure_day, risk, risk_day"
+_SUMMARY = "serial_number, model, capacity_bytes, first_day, last_day, failure_day, risk, margin, band, risk_day"
 
 SERIAL_MAX = 100  # as `SmartDaily.serial_number`
 # A `{serial:path}` value: the serial as routing decoded it, "/"-prefixed. Its length is checked
@@ -71,7 +75,8 @@ def summary(row) -> DriveSummary:
     return DriveSummary(serial_number=row["serial_number"], model=row["model"], capacity_bytes=row["capacity_bytes"],
                         first_day=row["first_day"], last_day=row["last_day"],
                         age_days=(row["last_day"] - row["first_day"]).days, failed=row["failure_day"] is not None,
-                        failure_day=row["failure_day"], risk=risk, risk_band=band(risk), risk_day=row["risk_day"])
+                        failure_day=row["failure_day"], risk=risk, risk_band=row["band"], risk_day=row["risk_day"],
+                        margin=row["margin"])
 
 
 class DriveController(Controller):
@@ -89,7 +94,10 @@ class DriveController(Controller):
         model: Annotated[str | None, QueryParameter(max_length=200)] = None,
         risk_band: Annotated[Literal["low", "medium", "high"] | None, QueryParameter(name="band")] = None,
         min_risk: Annotated[float | None, QueryParameter(ge=0, le=1)] = None,
-        failed: Annotated[bool | None, QueryParameter()] = None,
+        failed: Annotated[bool | None, QueryParameter(
+            description="Failed drives only (true) or none (false). Default: none when listing by risk "
+                        "(`sort=-risk`, `band`, `min_risk`: a failed drive is not at risk, it is gone), else all.")]
+        = None,
         sort: Annotated[Literal["-risk", "risk", "-age", "serial"], QueryParameter()] = "-risk",
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
@@ -97,6 +105,39 @@ class DriveController(Controller):
         """Drives, riskiest first by default; filter by model, risk band, minimum risk, failed or not."""
         return await list_drives(state.flywheel.db, principal.tenant_id, model=model, risk_band=risk_band,
                                  min_risk=min_risk, failed=failed, sort=sort, limit=limit, cursor=cursor)
+
+    @get("/scores", operation_id="drivesDayScores")
+    async def day_scores(
+        self, state: State, principal: Caller,
+        day: Annotated[date | None, QueryParameter(description="The scored day (ISO date); default: the latest")]
+        = None,
+        risk_band: Annotated[Literal["low", "medium", "high"] | None, QueryParameter(name="band")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+    ) -> DayScorePage:
+        """One day's scores for every drive scored that day, riskiest (highest margin) first, paged.
+        The whole day as CSV: `GET /v1/drives/scores.csv?day=D`."""
+        return await day_scores(state.flywheel.db, principal.tenant_id, day, risk_band, limit, cursor)
+
+    @get("/scores.csv", operation_id="drivesDayScoresCsv", media_type="text/csv")
+    async def day_scores_csv(
+        self, state: State, principal: Caller,
+        day: Annotated[date | None, QueryParameter(description="The scored day (ISO date); default: the latest")]
+        = None,
+    ) -> Response[bytes]:
+        """One day's scores as CSV (day, serial_number, model, risk, margin, band, model_version, failed)."""
+        db, t = state.flywheel.db, principal.tenant_id
+        day = day or await latest_scored(db, t)
+        rows = await db.fetch(f"{_DAY_SCORES} ORDER BY r.margin DESC NULLS LAST, r.serial_number", t, day)
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["day", "serial_number", "model", "risk", "margin", "band", "model_version", "failed"])
+        for r in rows:
+            w.writerow([day, r["serial_number"], r["model"], repr(r["risk"]), repr(r["margin"]), r["band"],
+                        r["model_version"], str(r["failed"]).lower()])
+        name = f"drive-scores-{day}.csv" if day else "drive-scores.csv"
+        return Response(out.getvalue().encode(), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # `path`, not `str`: a serial may hold `/`. Litestar matches paths without parameters first,
     # so `/fleet` and `/` still win (a drive serialled "fleet" is only in the list).
@@ -118,10 +159,10 @@ async def fleet_overview(db, t) -> FleetOverview:
         """SELECT model, capacity_bytes,
                   count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS drives,
                   count(*) FILTER (WHERE failure_day IS NOT NULL) AS failed,
-                  count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL AND risk >= $3) AS at_risk,
+                  count(*) FILTER (WHERE last_day = $2 AND failure_day IS NULL AND band = 'high') AS at_risk,
                   avg(risk) FILTER (WHERE last_day = $2 AND failure_day IS NULL) AS mean_risk
            FROM drives_inventory WHERE tenant_id = $1
-           GROUP BY model, capacity_bytes ORDER BY drives DESC, model""", t, as_of, HIGH_RISK)
+           GROUP BY model, capacity_bytes ORDER BY drives DESC, model""", t, as_of)
     bins = await db.fetch(
         """SELECT width_bucket(risk, $3::float8[]) AS b, count(*) AS n FROM drives_inventory
            WHERE tenant_id = $1 AND last_day = $2 AND failure_day IS NULL AND risk IS NOT NULL
@@ -138,6 +179,10 @@ async def fleet_overview(db, t) -> FleetOverview:
     version = await db.fetchval(
         "SELECT model_version FROM drives_inventory WHERE tenant_id = $1 AND risk_day = $2 LIMIT 1",
         t, head["scored"]) if head["scored"] else None
+    threshold = await db.fetchval(
+        "SELECT min(risk) FROM drives_risk WHERE tenant_id = $1 AND day = $2 AND band = 'high'",
+        t, head["scored"]) if head["scored"] else None
+    high_share, medium_share = await band_shares(db, t)
     by_model = [ModelGroup(model=g["model"], capacity_bytes=g["capacity_bytes"], drives=g["drives"],
                            failed=g["failed"], at_risk=g["at_risk"],
                            mean_risk=None if g["mean_risk"] is None else float(g["mean_risk"])) for g in groups]
@@ -145,7 +190,8 @@ async def fleet_overview(db, t) -> FleetOverview:
         as_of=as_of, scored_day=head["scored"], model_version=version,
         drives=sum(g.drives for g in by_model), failed_total=sum(g.failed for g in by_model),
         failed_last_30_days=sum(r["n"] for r in failures if as_of and r["day"] > as_of - timedelta(days=30)),
-        at_risk=sum(g.at_risk for g in by_model), high_risk_threshold=HIGH_RISK, by_model=by_model,
+        at_risk=sum(g.at_risk for g in by_model), high_risk_threshold=float(threshold or 0.0),
+        high_share=high_share, medium_share=medium_share, by_model=by_model,
         risk_distribution=distribution, failures_by_day=[DayCount(day=r["day"], failures=r["n"]) for r in failures])
 
 
@@ -153,7 +199,8 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
                       min_risk: float | None = None, failed: bool | None = None, sort: str = "-risk",
                       limit: int = 50, cursor: str | None = None) -> DrivePage:
     key_sql, direction = SORTS[sort]
-    lo, hi = BANDS[risk_band] if risk_band else (None, None)
+    if failed is None and (sort == "-risk" or risk_band or min_risk is not None):
+        failed = False
     key_type = "text" if sort == "serial" else "float8"
     # A cursor carries the sort key of the last row: text for serial order, a number otherwise
     # (a cursor from another sort order, or forged, is refused rather than compared).
@@ -163,19 +210,47 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
         f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
             WHERE tenant_id = $1
               AND ($2::text IS NULL OR model = $2)
-              AND ($3::float8 IS NULL OR (risk >= $3 AND risk < $4))
-              AND ($5::float8 IS NULL OR risk >= $5)
-              AND ($6::bool IS NULL OR (failure_day IS NOT NULL) = $6)
-              AND ($7::text IS NULL OR {key_sql} {compare} $8::{key_type}
-                   OR ({key_sql} = $8::{key_type} AND serial_number > $7))
-            ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
-        tenant_id, model, lo, hi, min_risk, failed,
+              AND ($3::text IS NULL OR band = $3)
+              AND ($4::float8 IS NULL OR risk >= $4)
+              AND ($5::bool IS NULL OR (failure_day IS NOT NULL) = $5)
+              AND ($6::text IS NULL OR {key_sql} {compare} $7::{key_type}
+                   OR ({key_sql} = $7::{key_type} AND serial_number > $6))
+            ORDER BY {key_sql} {direction}, serial_number LIMIT $8""",
+        tenant_id, model, risk_band, min_risk, failed,
         after[1] if after else None, after[0] if after else None,
         limit + 1)
     items = [summary(r) for r in rows[:limit]]
     more = len(rows) > limit
     last = rows[limit - 1] if more else None
     return DrivePage(items=items, next_cursor=encode_cursor(last["sort_key"], last["serial_number"]) if last else None)
+
+
+_DAY_SCORES = """SELECT r.serial_number, d.model, r.risk, r.margin, r.band, r.model_version,
+                         coalesce(d.failure, false) AS failed, coalesce(r.margin, -1e300) AS sort_key
+                  FROM drives_risk r
+                  LEFT JOIN drives_smart_daily d USING (tenant_id, day, serial_number)
+                  WHERE r.tenant_id = $1 AND r.day = $2"""
+
+
+async def latest_scored(db, t) -> date | None:
+    return await db.fetchval("SELECT max(day) FROM drives_risk WHERE tenant_id = $1", t)
+
+
+async def day_scores(db, t, day: date | None, risk_band: str | None, limit: int, cursor: str | None) -> DayScorePage:
+    day = day or await latest_scored(db, t)
+    after = decode_cursor(cursor, float, str) if cursor else None
+    rows = await db.fetch(
+        f"""{_DAY_SCORES} AND ($3::text IS NULL OR r.band = $3)
+              AND ($4::text IS NULL OR coalesce(r.margin, -1e300) < $5::float8
+                   OR (coalesce(r.margin, -1e300) = $5::float8 AND r.serial_number > $4))
+            ORDER BY sort_key DESC, r.serial_number LIMIT $6""",
+        t, day, risk_band, after[1] if after else None, after[0] if after else None, limit + 1)
+    items = [DayScore(serial_number=r["serial_number"], model=r["model"] or "", risk=float(r["risk"]),
+                      margin=r["margin"], band=r["band"], model_version=r["model_version"], failed=r["failed"])
+             for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return DayScorePage(day=day, items=items,
+                        next_cursor=encode_cursor(last["sort_key"], last["serial_number"]) if last else None)
 
 
 async def drive_detail(state, t, serial: str) -> DriveDetail:
@@ -188,7 +263,7 @@ async def drive_detail(state, t, serial: str) -> DriveDetail:
         """SELECT day, smart_5_raw, smart_9_raw, smart_187_raw, smart_188_raw, smart_194_raw, smart_197_raw,
                   smart_198_raw, smart_199_raw, failure
            FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = $2 ORDER BY day""", t, serial)
-    risks = await db.fetch("SELECT day, risk, model_version FROM drives_risk WHERE tenant_id = $1 "
+    risks = await db.fetch("SELECT day, risk, margin, band, model_version FROM drives_risk WHERE tenant_id = $1 "
                            "AND serial_number = $2 ORDER BY day", t, serial)
     reasons = row["reasons"]
     if reasons is None and row["risk"] is not None:  # not among the riskiest the job explained: explain now
@@ -201,6 +276,6 @@ async def drive_detail(state, t, serial: str) -> DriveDetail:
     return DriveDetail(
         drive=summary(row),
         smart_history=[SmartPoint(**dict(r)) for r in smart],
-        risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"])
-                      for r in risks],
+        risk_history=[RiskPoint(day=r["day"], risk=float(r["risk"]), model_version=r["model_version"],
+                                margin=r["margin"], band=r["band"]) for r in risks],
         reasons=msgspec.convert(reasons or [], list[Reason]))

@@ -70,8 +70,14 @@ def import_(paths: tuple[Path, ...], tenant: str) -> None:
 @click.option("--split", type=click.Choice(["time", "random"]), default="time", show_default=True)
 @click.option("--activate/--no-activate", default=True, show_default=True,
               help="Activate the new version if it beats the active one on PR-AUC.")
-def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
-    """Build features, train an H30 model version and score the fleet, showing each job's progress."""
+@click.option("--horizon", type=click.Choice(["7", "14", "30"]), default=None,
+              help="Days ahead to predict failure in (default: the longest the data supports).")
+def train(tenant: str | None, smoke: bool, split: str, activate: bool, horizon: str | None) -> None:
+    """Build features, train a model version and score the fleet, showing each job's progress.
+
+    The horizon is the longest the data supports (30 days needs 60 days of
+    data, 14 needs 28, 7 needs 14) unless --horizon says otherwise.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -103,15 +109,17 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
                     table = generate_fleet(drives=1500, days=100, seed=11)
                     added = await load_fleet(state.db, t.id, table)
                 console.print(f"fleet: {added:,} new drive-days")
-            for job, payload in (("drives.build_features", {}),
-                                 ("core.train_model", {"family": "drives.h30", "split": split,
-                                                       "auto_activate": activate}),
-                                 ("drives.score_fleet", {})):
-                result = await run_with_progress(state, t.id, job, payload, console)
-                if job == "core.train_model":
-                    version = result["version"]
+            await run_with_progress(state, t.id, "drives.build_features", {}, console)
+            h = await pick_horizon(state, t.id, int(horizon) if horizon else None)
+            console.print(h[1])
+            result = await run_with_progress(state, t.id, "core.train_model", {
+                "family": "drives.h30", "split": split, "auto_activate": activate, "options": {"horizon": h[0]}},
+                console)
+            version = result["version"]
+            console.print(result.get("activation", ""))
+            await run_with_progress(state, t.id, "drives.score_fleet", {}, console)
             metrics = (await model_version(state, t.id, "drives.h30", version)).metrics or {}
-            out = Table(title=f"drives.h30 v{version} on the test split")
+            out = Table(title=f"drives.h30 v{version} on the test split (horizon {h[0]} days)")
             out.add_column("metric")
             out.add_column("value", justify="right")
             for key in ("roc_auc", "pr_auc", "recall_top1pct_daily", "detection_at_0_1pct_fpr",
@@ -121,6 +129,107 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool) -> None:
             console.print(out)
 
     asyncio.run(go())
+
+
+async def pick_horizon(state, tenant_id, asked: int | None) -> tuple[int, str]:
+    """The horizon and the line saying why, or a one-line ClickException saying how many days are needed."""
+    from flywheel.plugins.drives.model import HorizonError, choose_horizon, data_span, span_days
+
+    try:
+        return choose_horizon(span_days(*await data_span(state.db, tenant_id)), asked)
+    except HorizonError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@drives.command()
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--rebuild", is_flag=True, help="Rebuild every day, not only the days not built yet.")
+def features(tenant: str, rebuild: bool) -> None:
+    """Build per-drive, per-day features (the days not built yet, and the days a late day changes)."""
+    from rich.console import Console
+
+    from flywheel.server.plugin_api import cli_state, find_tenant
+
+    async def go() -> None:
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
+            r = await run_with_progress(state, t.id, "drives.build_features", {"rebuild": rebuild}, Console())
+            click.echo(f"built {r['days']} day(s), {r['drive_days']:,} drive-days")
+
+    asyncio.run(go())
+
+
+@drives.command()
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day to score (default: the latest day with features).")
+def score(tenant: str, day) -> None:
+    """Score every drive reporting on a day with the active model; a day scored again is replaced."""
+    from rich.console import Console
+
+    from flywheel.server.plugin_api import cli_state, find_tenant
+
+    async def go() -> None:
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
+            payload = {"day": day.date().isoformat()} if day else {}
+            r = await run_with_progress(state, t.id, "drives.score_fleet", payload, Console())
+            click.echo(f"{r.get('day')}: scored {r.get('drives', 0):,} drives with v{r.get('model_version')}; "
+                       f"{r.get('high', 0)} high, {r.get('medium', 0)} medium")
+
+    asyncio.run(go())
+
+
+@drives.command()
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--train-until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Train on the days up to this one.")
+@click.option("--from", "from_", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="First day to score.")
+@click.option("--to", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day to score.")
+@click.option("--horizon", type=click.Choice(["7", "14", "30"]), default=None,
+              help="Default: the longest the training days support.")
+@click.option("--version", type=int, default=None, help="Use this ready version instead of training one.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as JSON here.")
+def backtest(tenant: str, train_until, from_, to, horizon: str | None, version: int | None,
+             json_path: Path | None) -> None:
+    """Train up to a day, score each later day as the daily job would, and compare with the SMART rule."""
+    import msgspec
+    from rich.console import Console
+
+    from flywheel.server.plugin_api import cli_state, find_tenant
+
+    payload = {"train_until": train_until.date().isoformat(), "from": from_.date().isoformat(),
+               "to": to.date().isoformat(), "horizon": int(horizon) if horizon else None, "version": version}
+    console = Console()
+
+    async def go() -> dict:
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
+            return await run_with_progress(state, t.id, "drives.backtest", payload, console)
+
+    out = asyncio.run(go())
+    console.print(backtest_table(out))
+    if json_path is not None:
+        json_path.write_bytes(msgspec.json.format(msgspec.json.encode(out)))
+        console.print(f"report written to {json_path}")
+
+
+def backtest_table(out: dict):
+    from rich.table import Table
+
+    c = out["counts"]
+    table = Table(title=f"backtest: trained to {out['train_until']} (v{out['model_version']}), scored "
+                        f"{out['from']}..{out['to']}, horizon {out['horizon_days']} days; {c['drive_days']:,} "
+                        f"drive-days, {c['positives']} positive, {c['failing_drives']} failing drives")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("SMART rule", justify="right")
+    for key in out["model"]:
+        cells = [out[s][key] for s in ("model", "smart_rule")]
+        table.add_row(key, *("n/a" if v is None else f"{v:.4g}" for v in cells))
+    return table
 
 
 async def run_with_progress(state, tenant_id, name: str, payload: dict, console) -> dict:

@@ -77,11 +77,13 @@ class FleetOverview(msgspec.Struct, kw_only=True):
     drives: int  # active drives
     failed_total: int
     failed_last_30_days: int
-    at_risk: int
-    high_risk_threshold: float
+    at_risk: int  # active drives in the high band on the scored day
+    high_risk_threshold: float  # the lowest risk in the high band that day (bands are by fleet percentile)
     by_model: list[ModelGroup]
     risk_distribution: list[RiskBin]
     failures_by_day: list[DayCount]
+    high_share: float = 0.01  # the share of a day's scored drives banded "high"
+    medium_share: float = 0.04  # the share after those banded "medium"
 
 
 class DriveSummary(msgspec.Struct, kw_only=True):
@@ -94,8 +96,9 @@ class DriveSummary(msgspec.Struct, kw_only=True):
     failed: bool
     failure_day: date | None
     risk: float | None
-    risk_band: str | None  # low | medium | high
+    risk_band: str | None  # low | medium | high, by fleet percentile on risk_day
     risk_day: date | None
+    margin: float | None = None  # the model's log-odds: what risk order is
 
 
 class DrivePage(msgspec.Struct):
@@ -120,6 +123,33 @@ class RiskPoint(msgspec.Struct):
     day: date
     risk: float
     model_version: int
+    margin: float | None = None
+    band: str | None = None
+
+
+class DayScore(msgspec.Struct, kw_only=True):
+    serial_number: str
+    model: str
+    risk: float  # float64 probability, the sigmoid of margin
+    margin: float | None  # log-odds; the order of the list
+    band: str | None
+    model_version: int
+    failed: bool  # the drive reported its failure on this day
+
+
+class DayScorePage(msgspec.Struct, kw_only=True):
+    """`GET /v1/drives/scores`: one day's scores for the fleet, riskiest first."""
+
+    day: date | None
+    items: list[DayScore]
+    next_cursor: str | None = None
+
+
+class DriveScores(msgspec.Struct, kw_only=True):
+    """`GET /v1/drives/{serial}/scores`: one drive's score history, oldest first."""
+
+    serial_number: str
+    items: list[RiskPoint]
 
 
 class DriveDetail(msgspec.Struct, kw_only=True):

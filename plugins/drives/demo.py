@@ -8,6 +8,7 @@ with a half-populated fleet.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import structlog
 
@@ -17,6 +18,7 @@ from flywheel.server.plugin_api import active_version, job_status, run_here
 log = structlog.get_logger("flywheel.drives")
 DEMO_DRIVES = 2000
 DEMO_DAYS = 120
+DEMO_SCORED_DAYS = 30
 
 
 async def seed_demo(state, tenant_id) -> None:
@@ -34,8 +36,13 @@ async def seed_demo(state, tenant_id) -> None:
             if not await run(state, tenant_id, "core.train_model",
                              {"family": "drives.h30", "split": "time", "auto_activate": True}):
                 return
-        if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM drives_risk WHERE tenant_id = $1)", tenant_id):
-            if not await run(state, tenant_id, "drives.score_fleet", {}):
+        # The last DEMO_SCORED_DAYS days, oldest first, so a drive's risk history is a trend, not one dot.
+        last = await db.fetchval("SELECT max(day) FROM drives_features WHERE tenant_id = $1", tenant_id)
+        scored = {r["day"] for r in await db.fetch("SELECT DISTINCT day FROM drives_risk WHERE tenant_id = $1",
+                                                   tenant_id)}
+        for back in range(DEMO_SCORED_DAYS - 1, -1, -1):
+            day = last - timedelta(days=back)
+            if day not in scored and not await run(state, tenant_id, "drives.score_fleet", {"day": day.isoformat()}):
                 return
         log.info("drives demo ready")
     except Exception:

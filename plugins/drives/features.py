@@ -1,11 +1,16 @@
 """Per-drive, per-day features from the daily SMART records (one SQL statement per week of days).
 
-Each feature row depends only on the drive's records for that day, 7 and 30
-days earlier, and its first record; so building day by day, only for days
-not built yet, gives exactly what a full rebuild gives (a test checks it).
-A day imported late, older than days already built, is built when it
-arrives; the 7- and 30-day changes of the days after it are refreshed by a
-full rebuild (`rebuild=True`).
+Each feature row depends only on the drive's records for that day and 7 and
+30 days earlier; so building day by day, only for days not built yet, gives
+exactly what a full rebuild gives (a test checks it). A day imported late,
+older than days already built, is built when it arrives, and the days 7 and
+30 days after it (whose changes it feeds) are rebuilt with it.
+
+What a tree could memorize a drive by is left out: raw power-on hours (age
+is power-on hours in 30-day steps; the hours powered in the last week are a
+rate). Model and capacity are not features either: the core has no native
+categoricals yet, and as numbers (a hash, terabytes) they add risk to every
+drive of one kind.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import msgspec
 from flywheel.contracts.jobs import JobSpec
 
 TRACKED = (5, 187, 188, 197, 198, 199)  # levels and 7/30-day changes
+AGE_STEP_DAYS = 30  # age from power-on hours, in steps coarse enough not to name a drive
+OFFSETS = (7, 30)  # the days a feature row looks back to
 
 
 def _feature_sql() -> str:
@@ -27,14 +34,15 @@ def _feature_sql() -> str:
     columns = ["s" + part for n in TRACKED for part in (f"{n}", f"{n}_d7", f"{n}_d30")]
     # Set-based over a chunk of days: the planner hash-joins the 7- and 30-day-earlier
     # records (measured: ~10x the throughput of one statement per day with index lookups).
-    # Age comes from the inventory's first day, which every write keeps current.
     return f"""
         INSERT INTO drives_features (tenant_id, day, serial_number, model, capacity_bytes, failure, age_days,
-                                     power_on_hours, temperature, {', '.join(columns)}, temperature_d7)
-        SELECT c.tenant_id, c.day, c.serial_number, c.model, c.capacity_bytes, c.failure, c.day - i.first_day,
-               c.smart_9_raw, c.smart_194_raw, {', '.join(tracked)}, c.smart_194_raw - w7.smart_194_raw
+                                     power_on_hours, temperature, {', '.join(columns)}, temperature_d7,
+                                     power_on_hours_d7)
+        SELECT c.tenant_id, c.day, c.serial_number, c.model, c.capacity_bytes, c.failure,
+               {AGE_STEP_DAYS} * floor(c.smart_9_raw / (24 * {AGE_STEP_DAYS}))::int,
+               c.smart_9_raw, c.smart_194_raw, {', '.join(tracked)}, c.smart_194_raw - w7.smart_194_raw,
+               c.smart_9_raw - w7.smart_9_raw
         FROM drives_smart_daily c
-        JOIN drives_inventory i ON i.tenant_id = c.tenant_id AND i.serial_number = c.serial_number
         LEFT JOIN drives_smart_daily w7
                ON w7.tenant_id = c.tenant_id AND w7.serial_number = c.serial_number AND w7.day = c.day - 7
               AND w7.day = ANY($3::date[])
@@ -50,12 +58,17 @@ CHUNK_DAYS = 7
 
 
 async def pending_days(db, tenant_id: UUID) -> list[date]:
+    """Days with records and no features, and the built days 7 and 30 days after them (their changes move)."""
     rows = await db.fetch(
         """SELECT DISTINCT d.day FROM drives_smart_daily d
            WHERE d.tenant_id = $1
              AND NOT EXISTS (SELECT 1 FROM drives_feature_days f WHERE f.tenant_id = $1 AND f.day = d.day)
            ORDER BY 1""", tenant_id)
-    return [r["day"] for r in rows]
+    new = [r["day"] for r in rows]
+    later = [d + timedelta(days=k) for d in new for k in OFFSETS]
+    built = await db.fetch("SELECT day FROM drives_feature_days WHERE tenant_id = $1 AND day = ANY($2::date[])",
+                           tenant_id, later)
+    return sorted(set(new) | {r["day"] for r in built})
 
 
 async def build_days(db, tenant_id: UUID, days: list[date]) -> int:

@@ -22,7 +22,6 @@ from flywheel.plugins.drives.api import (
     list_drives,
     path_serial,
 )
-from flywheel.plugins.drives.scoring import HIGH_RISK, MEDIUM_RISK
 from flywheel.server.plugin_api import Caller, InvalidInput
 
 ATTRIBUTES = {"5": "reallocated sectors", "187": "reported uncorrectable", "188": "command timeouts",
@@ -39,8 +38,9 @@ def feature_label(name: str) -> str:
             "model_code": "drive model", "power_on_hours": "power-on hours"}.get(name, name)
 
 
-BAND_LABELS = {"low": f"low (< {MEDIUM_RISK:.0%})", "medium": f"medium ({MEDIUM_RISK:.0%} to {HIGH_RISK:.0%})",
-               "high": f"high (>= {HIGH_RISK:.0%})"}
+# Bands are by fleet percentile on the scored day (per tenant; default top 1% and next 4%).
+BAND_LABELS = {"low": "low (the rest of the fleet)", "medium": "medium (the next 4% by default)",
+               "high": "high (the riskiest 1% by default)"}
 
 
 def drive_url(serial: str) -> str:
@@ -121,5 +121,5 @@ class DrivePages(Controller):
                 ("187 uncorrectable", "smart_187_raw"), ("198 offline uncorrectable", "smart_198_raw"),
                 ("188 timeouts", "smart_188_raw"), ("199 CRC errors", "smart_199_raw"))},
             "temperature": {"temperature (C)": [(p.day, p.smart_194_raw) for p in h]},
-            "risk": {"H30 risk": [(r.day, r.risk) for r in detail.risk_history]},
+            "risk": {"risk": [(r.day, r.risk) for r in detail.risk_history]},
         })

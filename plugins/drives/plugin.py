@@ -39,9 +39,9 @@ async def on_events_committed(state, tenant_id, events):
 
 @hookimpl
 def register_jobs():
-    from flywheel.plugins.drives import features, scoring, sync
+    from flywheel.plugins.drives import backtest, features, scoring, sync
 
-    return [*features.JOBS, *scoring.JOBS, *sync.JOBS]
+    return [*features.JOBS, *scoring.JOBS, *sync.JOBS, *backtest.JOBS]
 
 
 @hookimpl

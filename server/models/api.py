@@ -127,14 +127,15 @@ class ModelController(Controller):
                     explain: Explain = 0) -> ScoreResult:
         """Score one row: a JSON object of named features (see the family's `features`).
 
-        Missing, unknown and mistyped features are all named in one 422. With
+        `score` is P(label = 1) in float64, the sigmoid of `margin` (log-odds,
+        what to rank on). Missing, unknown and mistyped features are all named in one 422. With
         `explain=N`, the N largest feature contributions (log-odds) come back.
         """
         started = time.perf_counter()
         model = await state.flywheel.models.active(principal.tenant_id, family)
         X = model.spec.decode_one(await request.body())
-        score = float(model.predict(X)[0])
-        result = ScoreResult(family=family, version=model.version, score=score)
+        p, m = model.scores(X)
+        result = ScoreResult(family=family, version=model.version, score=float(p[0]), margin=float(m[0]))
         if explain:
             result.explanation = (await model.explain(X, explain))[0]
         SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)
@@ -159,8 +160,9 @@ class ModelController(Controller):
                 f"send the rows to explain in several requests of up to {MAX_EXPLAIN_ROWS} each "
                 "(scoring without explain takes them all at once)",
                 field="query.explain", code="too_many_rows")
-        scores = model.predict(X)
-        result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist())
+        scores, margins = model.scores(X)
+        result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist(),
+                                  margins=margins.tolist())
         if explain:
             result.explanations = await model.explain(X, explain)
         SCORE_SECONDS.labels(family, str(model.version), "score_batch").observe(time.perf_counter() - started)

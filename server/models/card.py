@@ -19,11 +19,14 @@ _TEMPLATE = """\
 
 - Rows: {{ metrics.rows.train }} train, {{ metrics.rows.valid }} validation (early stopping), \
 {{ metrics.rows.test }} test; {{ metrics.rows.positives }} positive labels in all.
-- Split: {{ info.split.kind }}{% if info.split.time_column %} on `{{ info.split.time_column }}` \
+- Split: {{ info.split.kind }}{% if info.split.get("column") %} by the plugin (column `{{ info.split.column }}`: \
+training, validation and test rows as the notes below say){% elif info.split.time_column %} \
+on `{{ info.split.time_column }}` \
 (the newest rows are held out){% else %} (seed {{ info.split.seed }}){% endif %}, \
 holdout fraction {{ info.split.holdout_fraction }}.
 - Label: `{{ family.label }}`. Data hash (SHA-256 of features and labels): `{{ info.data_sha256 }}`.
-
+{% for note in (info.get("data") or {}).get("notes", []) %}- {{ note }}
+{% endfor %}
 ## Features (ONNX input order)
 
 | # | feature | type | nullable |
@@ -39,7 +42,8 @@ holdout fraction {{ info.split.holdout_fraction }}.
 Largest feature importances (gain):
 {%- for f in metrics.feature_importance[:5] %} `{{ f.feature }}`{{ "," if not loop.last }}{% endfor %}.
 
-ONNX and LightGBM agree on every test row within {{ "%.1e"|format(metrics.parity_max_abs_diff) }}.
+ONNX and LightGBM agree on every test row's margin (log-odds) within \
+{{ "%.1e"|format(metrics.parity_max_abs_diff) }}; scores are the margin's sigmoid in float64.
 
 ## Limits
 

@@ -3,9 +3,16 @@
 Measured on these machines (see the project notes): `onnxmltools.convert_lightgbm`
 fails above target opset 15 and mis-declares the classifier's label shape, so
 we go through skl2onnx with the LightGBM converter registered, opset 15,
-`zipmap=False` (plain probability tensors, no list of dicts). ONNX computes in
-float32: differences of ~1e-7 against LightGBM's float64 are expected, which
-is why the parity check's default tolerance is 1e-5.
+`zipmap=False` (plain tensors, no list of dicts).
+
+The graph outputs the raw margin (log-odds), not a probability: the tree
+ensemble's LOGISTIC post-transform is switched off at export. ONNX computes
+in float32, and a float32 probability saturates: every margin below about
+-17 becomes exactly 0.0 and ranks as a tie, which on rare events (failing
+drives) costs real ROC-AUC. A float32 margin keeps ~7 significant digits at
+any magnitude, so the probability is computed from it here, in float64.
+Versions exported before this (no `flywheel.output` metadata) still load and
+serve their float32 probabilities.
 
 Sessions use one intra-op thread: the default pool spins and burns a core per
 session for no gain on a single tree-ensemble operator, and a server runs
@@ -21,6 +28,7 @@ import onnxruntime as ort
 
 INPUT_NAME = "features"
 OPSET = {"": 15, "ai.onnx.ml": 3}
+OUTPUT_KEY = "flywheel.output"  # ONNX metadata: "margin" when the graph outputs log-odds
 
 
 @functools.cache
@@ -44,7 +52,26 @@ def export_classifier(model, n_features: int, name: str) -> bytes:
     _register_converter()
     onx = convert_sklearn(model, name=name, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
                           target_opset=OPSET, options={id(model): {"zipmap": False}})
+    serve_margin(onx)
     return onx.SerializeToString()
+
+
+def serve_margin(onx) -> None:
+    """Switch the classifier's sigmoid off: its second output becomes [-margin, margin] per row."""
+    ensembles = [n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    if len(ensembles) != 1:
+        raise ValueError(f"expected one TreeEnsembleClassifier in the exported graph, found {len(ensembles)}")
+    for attr in ensembles[0].attribute:
+        if attr.name == "post_transform":
+            attr.s = b"NONE"
+    onx.metadata_props.add(key=OUTPUT_KEY, value="margin")
+
+
+def sigmoid(margin: np.ndarray) -> np.ndarray:
+    """P(label = 1) in float64 from margins (expit: no overflow for large negative margins)."""
+    from scipy.special import expit
+
+    return expit(np.asarray(margin, dtype=np.float64))
 
 
 def open_session(onnx_bytes: bytes) -> ort.InferenceSession:
@@ -57,12 +84,14 @@ def open_session(onnx_bytes: bytes) -> ort.InferenceSession:
 
 
 class OnnxClassifier:
-    """A session and the one output we read: the positive class's probability."""
+    """A session and the one output we read: the positive class's margin (or, for old exports, probability)."""
 
     def __init__(self, onnx_bytes: bytes) -> None:
         self.session = open_session(onnx_bytes)
         outputs = [o.name for o in self.session.get_outputs()]
-        self._outputs = [outputs[1]]  # [label, probabilities]; we only need the latter
+        self._outputs = [outputs[1]]  # [label, scores]; we only need the latter
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.outputs_margin = meta.get(OUTPUT_KEY) == "margin"
         # The public `run` re-checks the input names in Python on every call, which
         # on a one-row request is a measurable share of the model's own time; our
         # inputs are fixed at export, so call the C++ session underneath when this
@@ -73,6 +102,23 @@ class OnnxClassifier:
         else:
             self._run = lambda feed: self.session.run(self._outputs, feed)
 
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """The raw margin (log-odds, float64) of each row of a float32 matrix."""
+        out = self._run({INPUT_NAME: X})[0][:, 1]
+        if self.outputs_margin:
+            return out.astype(np.float64)
+        # A version exported before margins were served: its saturated probabilities are all there is.
+        p = np.clip(out.astype(np.float64), 1e-300, 1 - 1e-16)
+        return np.log(p) - np.log1p(-p)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """P(label = 1) for each row of a float32 matrix."""
-        return self._run({INPUT_NAME: X})[0][:, 1]
+        """P(label = 1), float64, for each row of a float32 matrix."""
+        if not self.outputs_margin:
+            return self._run({INPUT_NAME: X})[0][:, 1].astype(np.float64)
+        return sigmoid(self.margin(X))
+
+    def scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, margins) from one pass of the model."""
+        m = self.margin(X)
+        p = sigmoid(m) if self.outputs_margin else self._run({INPUT_NAME: X})[0][:, 1].astype(np.float64)
+        return p, m

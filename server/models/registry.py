@@ -115,12 +115,26 @@ async def activate(db, tenant_id: UUID, family: str, version: int) -> ActivateRe
 
 
 def beats(new: dict[str, Any], old: dict[str, Any] | None, metric: str) -> bool:
-    """Whether metrics `new` are better than `old` on `metric` (no old: yes; missing figure: no)."""
-    if old is None:
-        return True
-    a, b = new.get(metric), old.get(metric)
+    """Whether metrics `new` are better than `old` on `metric` (a null figure never wins, even alone)."""
+    a = new.get(metric)
     if a is None:
         return False
+    b = None if old is None else old.get(metric)
     if b is None:
         return True
     return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def activation_verdict(new: dict[str, Any], current, metric: str) -> tuple[bool, str]:
+    """Whether auto-activation may serve `new` instead of the `current` active row, and why, in one line."""
+    a = new.get(metric)
+    if a is None:
+        return False, (f"not activated: {metric} is null on the test split (it needs both classes there); "
+                       "activate it by hand if you must")
+    if current is None:
+        return True, f"activated: the first ready version ({metric} {a:.4f})"
+    b = (current["metrics"] or {}).get(metric)
+    shown = "null" if b is None else f"{b:.4f}"
+    if beats(new, current["metrics"], metric):
+        return True, f"activated: {metric} {a:.4f} beats active v{current['version']}'s {shown}"
+    return False, f"not activated: {metric} {a:.4f} does not beat active v{current['version']}'s {shown}"

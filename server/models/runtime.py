@@ -68,6 +68,10 @@ class LoadedModel:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classifier.predict(X)
 
+    def scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(float64 probabilities, margins): the probability is the margin's sigmoid, never a float32 one."""
+        return self.classifier.scores(X)
+
     async def explain(self, X: np.ndarray, top: int) -> list[Explanation]:
         """The `top` largest contributions of every row of X, computed off the event loop."""
         booster = await self._load_booster()
@@ -229,19 +233,21 @@ class ModelRuntime:
 
 
 async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
-                      chunk_rows: int = 50_000, progress=None) -> tuple[int, np.ndarray]:
+                      chunk_rows: int = 50_000, progress=None, margin: bool = False) -> tuple[int, np.ndarray]:
     """Score an Arrow table (feature columns by name) with the active version, in chunks.
 
     For plugins' batch jobs: the same sessions and feature order as the HTTP
     endpoints. `version` scores with that ready version instead of the active
-    one. Returns (version, scores). `progress(done, total)` is awaited after
-    each chunk when given.
+    one. Returns (version, float64 probabilities), or with `margin=True` the
+    margins (log-odds: rank on these, probabilities of rare events tie near 0).
+    `progress(done, total)` is awaited after each chunk when given.
     """
     model = await _model(state, tenant_id, family, version)
-    out = np.empty(table.num_rows, dtype=np.float32)
+    out = np.empty(table.num_rows, dtype=np.float64)
+    run = model.classifier.margin if margin else model.predict
     for start in range(0, table.num_rows, chunk_rows):
         X = model.spec.table_matrix(table.slice(start, chunk_rows))
-        out[start:start + len(X)] = await asyncio.to_thread(model.predict, X)
+        out[start:start + len(X)] = await asyncio.to_thread(run, X)
         if progress is not None:
             await progress(start + len(X), table.num_rows)
     return model.version, out

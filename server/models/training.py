@@ -66,7 +66,8 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
     table = await load_table(ctx, family, request)
     X, y, t = await asyncio.to_thread(to_arrays, table, spec, family, request)
     await ctx.progress(0, None, f"loaded {len(y)} rows", force=True)
-    train, valid, test = split_rows(len(y), t, request)
+    train, valid, test = split_table(table, len(y), t, family, request)
+    check_split(y, train, valid, test)
     total = request.num_boost_round
 
     model = await _fit_with_progress(ctx, X, y, train, valid, spec, family, request)
@@ -81,16 +82,20 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
         "train": int(len(train)), "valid": int(len(valid)), "test": int(len(test)),
         "positives": int(y.sum())}})
     info = version_info(ctx, family, request, version, model, data_hash(X, y))
+    info["data"] = data_notes(table)
 
     await ctx.progress(total, total, "writing artifacts", force=True)
     await write_artifacts(ctx.store, family, spec, version, onnx_bytes,
                           model.booster_.model_to_string(num_iteration=best), metrics, info)
     await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
                               features=spec.to_json(), info=info)
-    activated = request.auto_activate and await _activate_if_better(ctx, family, version, metrics)
+    activated, activation = False, "not activated: auto_activate was not requested"
+    if request.auto_activate:
+        activated, activation = await _activate_if_better(ctx, family, version, metrics)
     await ctx.progress(total, total, "done", force=True)
-    return {"family": family.name, "version": version, "activated": activated, "trees": best,
-            family.primary_metric: metrics.get(family.primary_metric), "parity_max_abs_diff": diff}
+    return {"family": family.name, "version": version, "activated": activated, "activation": activation,
+            "trees": best, family.primary_metric: metrics.get(family.primary_metric),
+            "parity_max_abs_diff": diff}
 
 
 async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request):
@@ -110,7 +115,7 @@ async def _checked_parity(model, onnx_bytes: bytes, X_test: np.ndarray, toleranc
     p_lgb, diff = await asyncio.to_thread(parity, model, onnx_bytes, X_test)
     if not diff <= tolerance:
         raise TrainingError(f"ONNX and LightGBM disagree on the holdout: max |difference| = {diff:.3e} "
-                            f"> tolerance {tolerance:.1e} over {len(X_test)} rows")
+                            f"> tolerance {tolerance:.1e} in margin (log-odds) over {len(X_test)} rows")
     return p_lgb, diff
 
 
@@ -121,18 +126,21 @@ def version_info(ctx, family: ModelFamily, request: TrainModel, version: int, mo
         "family": family.name, "version": version, "data_sha256": data_sha256,
         "params": {k: v for k, v in params.items() if _jsonable(v)},
         "split": {"kind": request.split, "holdout_fraction": request.holdout_fraction, "seed": request.seed,
-                  "time_column": family.time_column if request.split == "time" else None},
+                  "time_column": family.time_column if request.split == "time" else None,
+                  **({"column": family.split_column} if family.split_column else {})},
         "libraries": library_versions(), "git_revision": git_revision(), "flywheel": __version__,
         "python": platform.python_version(), "job_id": str(ctx.job_id),
     }
 
 
-async def _activate_if_better(ctx, family: ModelFamily, version: int, metrics: dict) -> bool:
+async def _activate_if_better(ctx, family: ModelFamily, version: int, metrics: dict) -> tuple[bool, str]:
+    """Activate only a version whose primary metric is known and beats the active one's; say why either way."""
     current = await registry.active_row(ctx.db, ctx.tenant_id, family.name)
-    if not registry.beats(metrics, current["metrics"] if current else None, family.primary_metric):
-        return False
-    await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
-    return True
+    ok, why = registry.activation_verdict(metrics, current, family.primary_metric)
+    if ok:
+        await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
+    log.info("auto-activation", family=family.name, version=version, verdict=why)
+    return ok, why
 
 
 # -- data ----------------------------------------------------------------------
@@ -157,9 +165,11 @@ async def load_table(ctx, family: ModelFamily, request: TrainModel) -> pa.Table:
 def to_arrays(table: pa.Table, spec: FeatureSpec, family: ModelFamily,
               request: TrainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Feature matrix (float32, Struct order), 0/1 labels, and times for a time split."""
-    needed = [*spec.names, family.label] + ([family.time_column] if request.split == "time" else [])
+    by_family = family.split_column is not None and family.split_column in table.column_names
+    needed = [*spec.names, family.label] + ([family.time_column] if request.split == "time" and not by_family
+                                            else [])
     missing = [c for c in needed if c not in table.column_names]
-    if request.split == "time" and family.time_column is None:
+    if request.split == "time" and family.time_column is None and not by_family:
         raise InvalidInput(f"family {family.name!r} has no time_column; use split='random'", field="$.split")
     if missing:
         raise TrainingError(f"training data lacks columns: {', '.join(map(repr, missing))}")
@@ -176,7 +186,7 @@ def to_arrays(table: pa.Table, spec: FeatureSpec, family: ModelFamily,
     if len(np.unique(y)) < 2:
         raise TrainingError(f"label {family.label!r} has a single class; nothing to learn")
     t = None
-    if request.split == "time":
+    if request.split == "time" and not by_family:
         t = table.column(family.time_column).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     return X, y, t
 
@@ -193,6 +203,41 @@ def split_rows(n: int, t: np.ndarray | None, request: TrainModel) -> tuple[np.nd
     n_valid = n_hold // 2
     train, valid, test = order[: n - n_hold], order[n - n_hold: n - n_hold + n_valid], order[n - n_hold + n_valid:]
     return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def split_table(table: pa.Table, n: int, t, family: ModelFamily,
+                request: TrainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The family's own split when its table carries one (see `ModelFamily.split_column`), else `split_rows`."""
+    column = family.split_column
+    if column is None or column not in table.column_names:
+        return split_rows(n, t, request)
+    part = table.column(column).combine_chunks().cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+    return tuple(np.nonzero(part == k)[0] for k in (0, 1, 2))
+
+
+def check_split(y: np.ndarray, train: np.ndarray, valid: np.ndarray, test: np.ndarray) -> None:
+    """Refuse a split early stopping or the metrics cannot use: each part needs both classes.
+
+    An all-negative validation set stops boosting on noise, and an all-negative
+    test set leaves every ranking metric null (so the version could never be judged).
+    """
+    for name, idx in (("training", train), ("validation", valid), ("test", test)):
+        positives = int(y[idx].sum()) if len(idx) else 0
+        if len(idx) == 0 or positives == 0 or positives == len(idx):
+            raise TrainingError(f"the {name} split has {len(idx)} rows and {positives} positive labels: it needs "
+                                "both classes; add data (or a larger holdout_fraction) so every split holds positives")
+
+
+def data_notes(table: pa.Table) -> dict[str, Any]:
+    """What the family's loader said about its data (schema metadata `flywheel.data`), or {}."""
+    raw = (table.schema.metadata or {}).get(b"flywheel.data")
+    if raw is None:
+        return {}
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {"notes": ["(the loader's data notes were not valid JSON)"]}
+    return value if isinstance(value, dict) else {}
 
 
 def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: TrainModel, on_round):
@@ -257,11 +302,18 @@ def check_monotone(spec: FeatureSpec, monotone: dict[str, int]) -> None:
 
 
 def parity(model, onnx_bytes: bytes, X_test: np.ndarray) -> tuple[np.ndarray, float]:
-    """LightGBM's holdout probabilities and the largest gap to ONNX Runtime's."""
+    """LightGBM's holdout probabilities and the largest gap to ONNX Runtime's, on the margin.
+
+    The margin is what is served and ranked on; a gap in probabilities hides
+    in the tails (two margins of -18 and -25 are both ~0 as probabilities).
+    """
     # Both see the same float32 inputs: the gap measured is the model's, not the input rounding's.
-    p_lgb = model.booster_.predict(X_test.astype(np.float64), num_iteration=model.best_iteration_ or None)
-    p_onnx = OnnxClassifier(onnx_bytes).predict(X_test)
-    return p_lgb, float(np.max(np.abs(p_lgb - p_onnx))) if len(p_lgb) else 0.0
+    X64 = X_test.astype(np.float64)
+    best = model.best_iteration_ or None
+    m_lgb = model.booster_.predict(X64, num_iteration=best, raw_score=True)
+    m_onnx = OnnxClassifier(onnx_bytes).margin(X_test)
+    p_lgb = model.booster_.predict(X64, num_iteration=best)
+    return p_lgb, float(np.max(np.abs(m_lgb - m_onnx))) if len(m_lgb) else 0.0
 
 
 def data_hash(X: np.ndarray, y: np.ndarray) -> str:
