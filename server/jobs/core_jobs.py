@@ -9,7 +9,6 @@ import msgspec
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.contracts.models import TrainModel
 from flywheel.server.ingest.jobs import CompactPayload, compact_events, maintain_events
-from flywheel.server.models.training import train_model
 
 
 class PruneJobs(msgspec.Struct, forbid_unknown_fields=True):
@@ -23,6 +22,15 @@ async def prune_jobs(ctx, payload: PruneJobs) -> dict:
         payload.keep_days,
     )
     return {"deleted": int(status.split()[-1])}
+
+
+async def train_model(ctx, payload: TrainModel) -> dict:
+    """Train, export, check and register a model version (server/models/training.py)."""
+    # Imported here: training pulls in scikit-learn and LightGBM (about a second), which a CLI
+    # command or an API process that never trains should not wait for.
+    from flywheel.server.models.training import train_model as train
+
+    return await train(ctx, payload)
 
 
 CORE_JOBS = [

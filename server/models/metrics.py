@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import Histogram
-from sklearn import metrics as skm
 
 CALIBRATION_BINS = 10
 
@@ -25,6 +24,8 @@ SCORED_ROWS = Histogram("flywheel_scored_rows", "Rows per scoring request", ["fa
 
 
 def evaluate(y: np.ndarray, p: np.ndarray, model, spec, family, test_table) -> dict[str, Any]:
+    from sklearn import metrics as skm  # here: importing scikit-learn takes most of a second
+
     both = len(np.unique(y)) == 2
     out: dict[str, Any] = {
         "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
