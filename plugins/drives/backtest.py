@@ -23,7 +23,6 @@ from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
-from sklearn import metrics as skm
 
 from flywheel.contracts.jobs import JobSpec
 from flywheel.plugins.drives.model import FAMILY_NAME, day_features
@@ -114,6 +113,8 @@ async def collect(state, tenant_id, version: int, first: date, last: date, horiz
 
 
 def scorer_metrics(score: np.ndarray, d: dict[str, np.ndarray], tiebreak: np.ndarray) -> dict:
+    from sklearn import metrics as skm  # here: scikit-learn takes most of a second to import
+
     y = d["label"].astype(int)
     both = len(np.unique(y)) == 2
     out = {"roc_auc": float(skm.roc_auc_score(y, score)) if both else None,
