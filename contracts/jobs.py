@@ -15,6 +15,7 @@ class JobState(str, enum.Enum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class JobProgress(msgspec.Struct, omit_defaults=True):

@@ -40,7 +40,8 @@ from flywheel.server.telemetry import request_tracing_middleware, tracing_enable
 
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
                PiiController, ModelController]
-CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events"}
+CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events",
+                 "jobs", "models"}
 
 
 def build_state(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoints: bool = False,

@@ -13,8 +13,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from flywheel.contracts.jobs import JobPage, JobRead, JobState
 from flywheel.server.auth.principal import Caller
+from flywheel.server.jobs.cancel import cancel_job
 from flywheel.server.jobs.queue import enqueue
-from flywheel.server.jobs.status import COLUMNS, job_read, job_status
+from flywheel.server.jobs.status import job_status, list_jobs
 from flywheel.server.pagination import decode_cursor, encode_cursor
 
 
@@ -27,14 +28,24 @@ class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
 
-    @post("/", operation_id="createJob", status_code=202)
+    @post("/", operation_id="createJob", status_code=202, opt={"errors": {404: "no job of that name"}})
     async def create_job(self, state: State, principal: Caller, data: JSONBody[JobCreate]) -> JobRead:
         """Queue a registered job for the caller's tenant."""
         job_id = await enqueue(state.flywheel, data.name, data.payload, tenant_id=principal.tenant_id)
         return await job_status(state.flywheel.db, job_id, principal.tenant_id)
 
+    @post("/{job_id:uuid}/cancel", operation_id="cancelJob", status_code=200)
+    async def cancel(self, state: State, principal: Caller, job_id: FromPath[UUID]) -> JobRead:
+        """Cancel a queued or running job (409 `job_finished` once it has finished).
+
+        A queued job is cancelled at once; a running one stops when its worker
+        cancels it or at its next progress report, and then shows `cancelled`.
+        """
+        return await cancel_job(state.flywheel, principal.tenant_id, job_id, by=f"key {principal.key_id}")
+
     @get("/{job_id:uuid}", operation_id="getJob")
     async def get_job(self, state: State, principal: Caller, job_id: FromPath[UUID]) -> JobRead:
+        """One job of the tenant: its state, progress, result or error."""
         return await job_status(state.flywheel.db, job_id, principal.tenant_id)
 
     @get("/", operation_id="listJobs")
@@ -47,16 +58,8 @@ class JobController(Controller):
     ) -> JobPage:
         """The tenant's jobs, newest first."""
         after = decode_cursor(cursor, datetime, UUID) if cursor else None
-        rows = await state.flywheel.db.fetch(
-            f"""SELECT {COLUMNS} FROM jobs
-                WHERE tenant_id = $1
-                  AND ($2::text IS NULL OR name = $2)
-                  AND ($3::text IS NULL OR state = $3)
-                  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-                ORDER BY created_at DESC, id DESC LIMIT $6""",
-            principal.tenant_id, name, job_state.value if job_state else None,
-            after[0] if after else None, after[1] if after else None, limit + 1,
-        )
-        items = [job_read(r) for r in rows[:limit]]
+        rows = await list_jobs(state.flywheel.db, principal.tenant_id, name=name, state=job_state, limit=limit + 1,
+                               after=after)
+        items = rows[:limit]
         more = len(rows) > limit
         return JobPage(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.cli.context import connected, run_async, settings_or_exit, state_or_exit
+from flywheel.server.cli.output import json_option, show, show_one
+from flywheel.server.cli.tenancy import run_api
 
 console = Console(stderr=True)
 
@@ -77,15 +79,18 @@ def tenants_create(name: str) -> None:
 
 
 @tenants.command("list")
-def tenants_list() -> None:
+@json_option
+def tenants_list(as_json: bool) -> None:
+    """Every tenant."""
     settings = settings_or_exit()
 
     async def go() -> None:
         from flywheel.server.auth import service
 
         async with connected(settings) as state:
-            for t in await service.list_tenants(state.db):
-                click.echo(msgspec.json.encode(t).decode())
+            found = await service.list_tenants(state.db)
+        show(found, [("id", lambda t: t.id), ("name", lambda t: t.name), ("created", lambda t: t.created_at)],
+             as_json=as_json, empty="no tenants")
 
     _run_api(go())
 
@@ -121,9 +126,16 @@ def keys_create(tenant: str, scopes: str, name: str) -> None:
     _run_api(go())
 
 
+KEY_COLUMNS = [("id", lambda k: k.id), ("name", lambda k: k.name), ("prefix", lambda k: k.prefix),
+               ("scopes", lambda k: k.scopes), ("created", lambda k: k.created_at),
+               ("revoked", lambda k: k.revoked_at)]
+
+
 @keys.command("list")
-@click.option("--tenant", required=True)
-def keys_list(tenant: str) -> None:
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@json_option
+def keys_list(tenant: str, as_json: bool) -> None:
+    """The tenant's keys (never their secrets)."""
     settings = settings_or_exit()
 
     async def go() -> None:
@@ -131,8 +143,27 @@ def keys_list(tenant: str) -> None:
 
         async with connected(settings) as state:
             t = await service.find_tenant(state.db, tenant)
-            for k in await service.list_keys(state.db, t.id):
-                click.echo(msgspec.json.encode(k).decode())
+            found = await service.list_keys(state.db, t.id)
+        show(found, KEY_COLUMNS, as_json=as_json, empty="no keys")
+
+    _run_api(go())
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=click.UUID)
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@json_option
+def keys_revoke(key_id, tenant: str, as_json: bool) -> None:
+    """Revoke a key: requests with it are refused from now on (every replica within its key cache time)."""
+    settings = settings_or_exit()
+
+    async def go() -> None:
+        from flywheel.server.auth import service
+
+        async with connected(settings) as state:
+            t = await service.find_tenant(state.db, tenant)
+            revoked = await service.revoke_key(state.db, t.id, key_id)
+        show_one(revoked, as_json=as_json)
 
     _run_api(go())
 
@@ -149,14 +180,7 @@ def keys_secret_key() -> None:
     click.echo(new_key())
 
 
-def _run_api(coro) -> None:
-    from flywheel.server.errors import ApiError
-
-    try:
-        run_async(coro)
-    except ApiError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+_run_api = run_api
 
 
 @click.command()

@@ -46,10 +46,20 @@ class JobContext:
 
     async def progress(self, current: float, total: float | None = None, message: str | None = None,
                        *, force: bool = False) -> None:
-        """Record how far the job has got; visible at `GET /v1/jobs/{id}`."""
+        """Record how far the job has got; visible at `GET /v1/jobs/{id}`.
+
+        Raises `JobCancelled` when the job has been cancelled meanwhile: let it
+        propagate (clean up in `finally`), and the job is recorded as cancelled.
+        """
         now = time.monotonic()
         if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
         progress = msgspec.to_builtins(JobProgress(current=current, total=total, message=message))
-        await self.state.db.execute("UPDATE jobs SET progress = $2 WHERE id = $1", self.job_id, progress)
+        cancelled = await self.state.db.fetchval(
+            "UPDATE jobs SET progress = $2 WHERE id = $1 RETURNING cancel_requested_at IS NOT NULL",
+            self.job_id, progress)
+        if cancelled:  # someone cancelled the job (server/jobs/cancel.py): stop here
+            from flywheel.server.jobs.cancel import JobCancelled
+
+            raise JobCancelled(f"job {self.name} was cancelled")

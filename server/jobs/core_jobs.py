@@ -18,7 +18,8 @@ class PruneJobs(msgspec.Struct, forbid_unknown_fields=True):
 async def prune_jobs(ctx, payload: PruneJobs) -> dict:
     """Delete finished job rows (every tenant's) older than `keep_days`: a system job."""
     status = await ctx.db.execute(
-        "DELETE FROM jobs WHERE state IN ('succeeded', 'failed') AND finished_at < now() - make_interval(days => $1)",
+        """DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')
+           AND finished_at < now() - make_interval(days => $1)""",
         payload.keep_days,
     )
     return {"deleted": int(status.split()[-1])}

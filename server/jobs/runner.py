@@ -8,6 +8,7 @@ because an exception is a bug or bad input, not a lost worker.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from flywheel.contracts.jobs import CronSpec, JobSpec
+from flywheel.server.jobs.cancel import MARK_CANCELLED, JobCancelled
 from flywheel.server.jobs.context import JobContext
 
 if TYPE_CHECKING:
@@ -62,6 +64,15 @@ async def run_job(state: AppState, spec: JobSpec, job_id: UUID, payload: Any, *,
         try:
             args = [msgspec.convert(payload, spec.payload)] if spec.payload is not None else []
             result = _result_dict(await spec.func(ctx, *args))
+        except (JobCancelled, asyncio.CancelledError) as exc:
+            # A cancelled task is also how a worker shuts down: only a requested cancel is recorded,
+            # anything else stays running for ARQ to retry.
+            if await state.db.fetchval(MARK_CANCELLED, job_id) is not None:
+                JOBS_FINISHED.labels(spec.name, "cancelled").inc()
+                log.info("job cancelled", job=spec.name, job_id=str(job_id))
+                if isinstance(exc, JobCancelled):
+                    return {"ok": False, "cancelled": True}
+            raise
         except Exception as exc:
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR)
@@ -74,8 +85,10 @@ async def run_job(state: AppState, spec: JobSpec, job_id: UUID, payload: Any, *,
             return {"ok": False}
         finally:
             JOB_SECONDS.labels(spec.name).observe(time.perf_counter() - started)
+    # `state = 'running'`: a job cancelled while it was finishing is not marked as succeeded.
     await state.db.execute(
-        "UPDATE jobs SET state = 'succeeded', result = $2, finished_at = now() WHERE id = $1", job_id, result,
+        "UPDATE jobs SET state = 'succeeded', result = $2, finished_at = now() WHERE id = $1 AND state = 'running'",
+        job_id, result,
     )
     JOBS_FINISHED.labels(spec.name, "succeeded").inc()
     return {"ok": True}

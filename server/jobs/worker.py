@@ -57,6 +57,7 @@ def build_worker(state: AppState, *, burst: bool = False, handle_signals: bool =
         max_jobs=max_jobs,
         poll_delay=poll_delay,
         keep_result=60,
+        allow_abort_jobs=True,  # cancelling a running job (server/jobs/cancel.py)
         job_serializer=job_serializer,
         job_deserializer=job_deserializer,
         log_results=False,
