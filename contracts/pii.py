@@ -52,6 +52,31 @@ class PiiAllowList(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     patterns: list[Annotated[str, msgspec.Meta(max_length=MAX_ENTRY_CHARS)]] = []
 
 
+# The regions whose national phone formats are recognised unless a tenant says
+# otherwise: the locales the scrubber is measured on (tests/test_pii_corpus.py)
+# and their neighbours that share a language. A "+" or "00" number is found
+# whatever the list; each region costs a little on digit runs that are no phone.
+DEFAULT_PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "ES", "IT", "PT", "BR", "NL",
+                         "IN", "JP", "CN", "AU")
+MAX_PHONE_REGIONS = 40
+OPTIONAL_KINDS = ("iban", "mac")
+
+
+class PiiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How one tenant's events are scrubbed, beside its allow-list.
+
+    `phone_regions`: ISO 3166-1 alpha-2 codes (as libphonenumber names its
+    regions, e.g. "DE", "JP") whose national formats are recognised
+    (`030 1234567` is a phone in Germany); numbers written with `+` or `00`
+    are found whatever the list. `optional_kinds`: kinds off unless named
+    here: "iban" (checked mod 97) and "mac" (MAC addresses).
+    """
+
+    phone_regions: list[Annotated[str, msgspec.Meta(max_length=3)]] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
+    optional_kinds: list[Annotated[str, msgspec.Meta(max_length=20)]] = []
+
+
 def validate_allow_list(allow: PiiAllowList) -> None:
     """Raise ValueError naming the first bad entry, as ``paths[3]: ...``."""
     for name in ("paths", "patterns"):

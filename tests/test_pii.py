@@ -90,7 +90,7 @@ def test_each_builtin_kind_becomes_its_token(scrubber, text, expected):
 def test_every_builtin_scrubber_is_well_formed():
     for s in BUILTIN_SCRUBBERS:
         re.compile(s.pattern, s.flags)
-        assert s.replacement in set(TOKENS.values()), s.name
+        assert s.replacement in {*TOKENS.values(), "[IBAN]", "[MAC]"}, s.name
 
 
 def test_clean_text_is_returned_as_is(scrubber):
@@ -161,7 +161,7 @@ def test_a_card_is_found_beside_other_numbers(scrubber):
 # ---------------------------------------------------------------------------
 
 
-def test_nested_values_are_scrubbed_at_any_depth_but_keys_are_not(scrubber):
+def test_nested_values_and_keys_are_scrubbed_at_any_depth(scrubber):
     value = {
         "jane@example.com": "key is an e-mail, value is not",
         "a": {"b": [{"c": ["x", {"d": "mail bob@example.com"}]}, "tel 415-555-0100"]},
@@ -170,9 +170,9 @@ def test_nested_values_are_scrubbed_at_any_depth_but_keys_are_not(scrubber):
         "none": None,
     }
     out, count = scrubber.scrub(value)
-    assert count == 2
-    assert list(out) == list(value), "keys unchanged, order kept"
-    assert out["jane@example.com"] == "key is an e-mail, value is not"
+    assert count == 3
+    assert list(out) == ["[EMAIL]", "a", "n", "ok", "none"], "the e-mail key scrubbed, order kept"
+    assert out["[EMAIL]"] == "key is an e-mail, value is not"
     assert out["a"]["b"][0]["c"][1]["d"] == "mail [EMAIL]"
     assert out["a"]["b"][1] == "tel [PHONE]"
     assert out["n"] == 4111111111111111
@@ -196,7 +196,13 @@ def test_needs_scrub_walks_structs_dicts_and_lists(scrubber):
     assert scrubber.needs_scrub(GenericEvent(event_id=uuid.uuid4(), ts=now,
                                              attributes={"deep": [{"x": ("t", "a@b.io")}]}))
     assert scrubber.needs_scrub(GenericEvent(event_id=uuid.uuid4(), ts=now, subject_id="415-555-0100"))
-    assert not scrubber.needs_scrub({"jane@example.com": 1}), "keys are never scrubbed, so never looked at"
+    assert scrubber.needs_scrub({"jane@example.com": 1}), "keys are scrubbed, so looked at"
+    assert not scrubber.needs_scrub({"model": 1, "n": "x"})
+
+
+def test_keys_scrubbed_to_one_token_keep_both_values(scrubber):
+    out, count = scrubber.scrub({"a@example.com": 1, "b@example.com": 2, "[EMAIL]": 3, 7: "x"})
+    assert out == {"[EMAIL]": 1, "[EMAIL]#2": 2, "[EMAIL]#3": 3, 7: "x"} and count == 2
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`POST /v1/events`, `GET /v1/events` and the tenant's PII allow-list."""
+"""`POST /v1/events`, `GET /v1/events` and the tenant's PII allow-list and settings."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from flywheel.contracts.events import EventPage, EventRecord, IngestResult
-from flywheel.contracts.pii import PiiAllowList, validate_allow_list
+from flywheel.contracts.pii import PiiAllowList, PiiSettings, validate_allow_list
 from flywheel.server.auth.principal import Caller
 from flywheel.server.errors import InvalidInput
+from flywheel.server.ingest.pii import validate_settings
 from flywheel.server.pagination import decode_cursor, encode_cursor
 
 
@@ -23,7 +24,9 @@ class EventController(Controller):
     tags = ["events"]
 
     # Events are checked one by one (server/ingest/service.py), so one bad event rejects only itself.
-    @post("/", operation_id="ingestEvents", status_code=200, opt={"scope": "ingest", "own_body_checks": True})
+    @post("/", operation_id="ingestEvents", status_code=200,
+          opt={"scope": "ingest", "own_body_checks": True, "openapi_body": "events",
+               "errors": {415: "a Content-Type other than JSON, NDJSON or msgpack"}})
     async def ingest(self, request: Request, state: State, principal: Caller) -> IngestResult:
         """Store a batch of events of any registered type.
 
@@ -74,17 +77,17 @@ class EventController(Controller):
 
 
 class PiiController(Controller):
-    path = "/v1/pii/allow-list"
+    path = "/v1/pii"
     tags = ["events"]
 
-    @get("/", operation_id="getPiiAllowList", opt={"scope": "admin"})
+    @get("/allow-list", operation_id="getPiiAllowList", opt={"scope": "admin"})
     async def get_allow_list(self, state: State, principal: Caller) -> PiiAllowList:
         """Field paths and patterns exempt from PII scrubbing for this tenant."""
         raw = await state.flywheel.db.fetchval("SELECT allow FROM pii_allow_lists WHERE tenant_id = $1",
                                                principal.tenant_id)
         return msgspec.convert(raw, PiiAllowList) if raw else PiiAllowList()
 
-    @put("/", operation_id="putPiiAllowList", opt={"scope": "admin"})
+    @put("/allow-list", operation_id="putPiiAllowList", opt={"scope": "admin"})
     async def put_allow_list(self, state: State, principal: Caller, data: JSONBody[PiiAllowList]) -> PiiAllowList:
         """Replace the allow-list; applies to events received from now on (within 5 s on every replica).
 
@@ -103,9 +106,37 @@ class PiiController(Controller):
         state.flywheel.ingestor.forget_allow_list(principal.tenant_id)
         return data
 
+    @get("/settings", operation_id="getPiiSettings", opt={"scope": "admin"})
+    async def get_settings(self, state: State, principal: Caller) -> PiiSettings:
+        """The tenant's PII settings: phone regions and optional kinds (the defaults until PUT)."""
+        raw = await state.flywheel.db.fetchval("SELECT settings FROM pii_settings WHERE tenant_id = $1",
+                                               principal.tenant_id)
+        return msgspec.convert(raw, PiiSettings) if raw else PiiSettings()
+
+    @put("/settings", operation_id="putPiiSettings", opt={"scope": "admin"})
+    async def put_settings(self, state: State, principal: Caller, data: JSONBody[PiiSettings]) -> PiiSettings:
+        """Replace the PII settings; applies to events received from now on (within 5 s on every replica).
+
+        `phone_regions` are region codes libphonenumber knows (ISO 3166-1
+        alpha-2 in capitals: "DE", "JP"), at most 40; national numbers of
+        those regions are recognised, `+`/`00` numbers always are.
+        `optional_kinds` switches on "iban" and "mac". A bad entry is a 422
+        naming it (`$.phone_regions[2]`).
+        """
+        try:
+            validate_settings(data)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field=_field_of(str(exc))) from None
+        await state.flywheel.db.execute(
+            """INSERT INTO pii_settings (tenant_id, settings) VALUES ($1, $2)
+               ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = now()""",
+            principal.tenant_id, msgspec.to_builtins(data))
+        state.flywheel.ingestor.forget_allow_list(principal.tenant_id)
+        return data
+
 
 def _field_of(message: str) -> str | None:
-    # validate_allow_list names the entry first, e.g. "paths[3]: ..."
+    # validate_allow_list and validate_settings name the entry first, e.g. "paths[3]: ..."
     head = message.split(":", 1)[0].strip()
-    return f"$.{head}" if head.startswith(("paths", "patterns")) else None
+    return f"$.{head}" if head.startswith(("paths", "patterns", "phone_regions", "optional_kinds")) else None
 

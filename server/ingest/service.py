@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from flywheel.contracts.events import IngestResult, RejectedEvent
-from flywheel.contracts.pii import PiiAllowList
+from flywheel.contracts.pii import PiiAllowList, PiiSettings
 from flywheel.server.db.pool import bounded
 from flywheel.server.errors import ApiError
 from flywheel.server.ingest import metrics as m
@@ -84,8 +84,14 @@ class Ingestor:
 
     async def _read_allow_list(self, tenant_id: UUID) -> CompiledAllowList | None:
         async with bounded(self.state.db, ALLOW_LIST_READ_TIMEOUT_S) as conn:
-            raw = await conn.fetchval("SELECT allow FROM pii_allow_lists WHERE tenant_id = $1", tenant_id)
-        compiled = CompiledAllowList.build(msgspec.convert(raw, PiiAllowList)) if raw else None
+            # The allow-list and the settings (phone regions, optional kinds) travel together.
+            row = await conn.fetchrow(
+                """SELECT (SELECT allow FROM pii_allow_lists WHERE tenant_id = $1) AS allow,
+                          (SELECT settings FROM pii_settings WHERE tenant_id = $1) AS settings""", tenant_id)
+        allow, settings = row["allow"], row["settings"]
+        compiled = CompiledAllowList.build(
+            msgspec.convert(allow, PiiAllowList) if allow else PiiAllowList(),
+            msgspec.convert(settings, PiiSettings) if settings else None) if allow or settings else None
         self._allow[tenant_id] = (time.monotonic() + ALLOW_LIST_TTL_S, compiled)
         return compiled
 
@@ -134,7 +140,7 @@ class Ingestor:
         events = [event for _, event in batch.events]
         # Most telemetry holds no PII: one cheap search over the batch's
         # strings decides which events need the full scan at all.
-        flags = self.scrubber.flag_events(events)
+        flags = self.scrubber.flag_events(events, allow)
         tags, scrubber = self._tags, self.scrubber
         for (index, event), flagged in zip(batch.events, flags):
             ts = event.ts

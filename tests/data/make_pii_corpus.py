@@ -341,7 +341,7 @@ for _ in range(42):
     template, tnote = pick(IPV6_TEMPLATES)
     add(template.format(v=v, t=ts()), "ipv6", v, f"ipv6: {note}{', ' + tnote if tnote else ''}")
 zone = f"fe80::{h4()}:{h4()}"
-add(f"ping {zone}%eth0 ok", "ipv6", zone, "ipv6: link-local with zone id")
+add(f"ping {zone}%eth0 ok", "ipv6", f"{zone}%eth0", "ipv6: link-local with zone id (part of the address)")
 
 
 # ---------------------------------------------------------------------------

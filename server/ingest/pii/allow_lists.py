@@ -1,4 +1,8 @@
-"""A tenant's exemptions from scrubbing: field paths, and patterns run on RE2."""
+"""A tenant's exemptions from scrubbing (field paths, and patterns run on RE2), with its settings.
+
+The settings (`PiiSettings`: phone regions, optional kinds) travel with the
+allow-list: both are read, cached and forgotten together for a tenant.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import re
 
 import structlog
 
-from flywheel.contracts.pii import PiiAllowList, compile_allow_pattern
+from flywheel.contracts.pii import PiiAllowList, PiiSettings, compile_allow_pattern
+from flywheel.server.ingest.pii.settings import DEFAULT_POLICY, PiiPolicy
 
 log = structlog.get_logger("flywheel.ingest.pii")
 
@@ -19,12 +24,13 @@ class CompiledAllowList:
     candidate costs time linear in its length, whatever a tenant wrote.
     """
 
-    def __init__(self, paths: list[str], patterns: list[str]) -> None:
+    def __init__(self, paths: list[str], patterns: list[str], policy: PiiPolicy = DEFAULT_POLICY) -> None:
+        self.policy = policy
         self._paths = re.compile("|".join(f"(?:{_path_regex(p)})" for p in paths)) if paths else None
         self._patterns = [compile_allow_pattern(p) for p in patterns]
 
     @classmethod
-    def build(cls, allow: PiiAllowList) -> CompiledAllowList:
+    def build(cls, allow: PiiAllowList, settings: PiiSettings | None = None) -> CompiledAllowList:
         """Compile a stored allow-list, skipping what RE2 refuses.
 
         Lists stored before patterns ran on RE2 may hold one it cannot run (a
@@ -39,7 +45,7 @@ class CompiledAllowList:
                 _log_ignored(i, pattern, str(exc))
                 continue
             kept.append(pattern)
-        return cls(allow.paths, kept)
+        return cls(allow.paths, kept, PiiPolicy.build(settings) if settings is not None else DEFAULT_POLICY)
 
     def path_allowed(self, path: str) -> bool:
         return bool(self._paths and self._paths.match(path))

@@ -1,80 +1,65 @@
-"""The built-in kinds of PII: their patterns, and the checks that confirm a candidate."""
+"""The built-in kinds of PII: each kind's public `Scrubber` and the detector behind it.
+
+A built-in kind needs more than a pattern and a check of the value alone: a
+label before the value ("SSN:", "IMEI"), the tenant's phone regions, and
+spans trimmed to the value (an address glued to Japanese text). So each
+`Scrubber` here is the kind's public face (its name, token, candidate
+pattern and a check of a candidate alone), and `BUILTIN_KINDS` pairs it
+with the detector `PiiScrubber` runs. Each detector gets the normalised text
+(`text.normalised`) and yields (start, end) spans.
+
+The order of `BUILTIN_KINDS` settles ties between spans of equal length (a
+dashed SSN is also a digit run a phone detector might take).
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import re
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from flywheel.contracts.pii import Scrubber
+from flywheel.server.ingest.pii import cards, emails, national_ids, network, phones
+from flywheel.server.ingest.pii.cards import luhn_ok
+from flywheel.server.ingest.pii.settings import DEFAULT_POLICY, PiiPolicy
+
+Finder = Callable[[str, PiiPolicy], Iterable[tuple[int, int]]]
 
 
-def luhn_ok(digits: str) -> bool:
-    total, double = 0, False
-    for ch in reversed(digits):
-        d = ord(ch) - 48
-        if double:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-        double = not double
-    return total % 10 == 0
+class Kind(NamedTuple):
+    scrubber: Scrubber
+    find: Finder
+    optional: bool = False  # on only where the tenant's settings name it
 
 
-_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[68])|6(?:011|5|4[4-9])"
-                          r"|35(?:2[89]|[3-8]\d))")
+def _phone_alone(value: str) -> bool:
+    return any((s, e) == (0, len(value)) for s, e in phones.find_phones(value, DEFAULT_POLICY.phone_regions))
 
 
-def _card(text: str) -> bool:
-    digits = text.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits):
-        return False
-    # Separators, if any, must be the same all the way ("4111 1111-1111 1111" is not a card).
-    if " " in text and "-" in text:
-        return False
-    return luhn_ok(digits)
+def _spans_whole(find: Callable[[str], Iterable[tuple[int, int]]]) -> Callable[[str], bool]:
+    return lambda value: any((s, e) == (0, len(value)) for s, e in find(value))
 
 
-def _phone(text: str) -> bool:
-    digits = sum(ch.isdigit() for ch in text)
-    return 8 <= digits <= 15 if text.startswith("+") else digits == 10
-
-
-def _ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-BUILTIN_SCRUBBERS: list[Scrubber] = [
-    Scrubber(name="email", replacement="[EMAIL]",
-             pattern=r"(?<![\w.+%-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"),
-    # Cards twice. First the usual shapes (4-4-4-4, Amex/Diners 4-6-5/4-6-4, an
-    # unbroken run), tried in that order so that a number written right after a
-    # card ("4111 1111 1111 1111 08/27", "... 123" for the CVC) is not swallowed
-    # into a longer candidate that then fails Luhn and hides the card. This scan
-    # is independent of the next, so a number just before the card ("qty 2 4111
-    # ...") cannot swallow it either.
-    Scrubber(name="card", replacement="[CARD]", validate=_card,
-             pattern=r"(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})(?![\w-])"),
-    # Then any other grouping of 13 to 19 digits.
-    Scrubber(name="card", replacement="[CARD]", validate=_card,
-             pattern=r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"),
-    Scrubber(name="ssn", replacement="[SSN]",
-             pattern=r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"),
-    # International numbers need a leading "+"; national ones the 3-3-4 shape
-    # with separators. Bare digit runs (ids, epoch times) are never phones.
-    Scrubber(name="phone", replacement="[PHONE]", validate=_phone,
-             pattern=r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
-                     r"|(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4})(?![\w])"),
-    # Four dotted octets, each 0-255; "1.2.3" (a version) has three.
-    Scrubber(name="ipv4", replacement="[IP]",
-             pattern=r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                     r"(?!\.?\d|\w)"),
-    Scrubber(name="ipv6", replacement="[IP]", validate=_ipv6, flags=re.IGNORECASE,
-             # The embedded-IPv4 tail ("::ffff:192.0.2.1") is tried before a hex group,
-             # and no match may stop before ".digit": else "::ffff:192" would be taken
-             # alone and ".0.2.1" left in the text.
-             pattern=r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]{1,4})?(?![\w:]|\.\d)"),
+BUILTIN_KINDS: list[Kind] = [
+    Kind(Scrubber(name="card", replacement="[CARD]", pattern=cards.CANDIDATE, validate=cards.card_ok),
+         lambda text, policy: cards.find_cards(text)),
+    Kind(Scrubber(name="ssn", replacement="[SSN]", pattern=national_ids.SSN,
+                  validate=_spans_whole(national_ids.find_ssns)),
+         lambda text, policy: national_ids.find_ssns(text)),
+    Kind(Scrubber(name="iban", replacement="[IBAN]", pattern=national_ids.IBAN, validate=national_ids.iban_ok),
+         lambda text, policy: national_ids.find_ibans(text), optional=True),
+    Kind(Scrubber(name="email", replacement="[EMAIL]", pattern=emails.CANDIDATE,
+                  validate=_spans_whole(emails.find_emails)),
+         lambda text, policy: emails.find_emails(text)),
+    Kind(Scrubber(name="ipv6", replacement="[IP]", pattern=network.IPV6, validate=network.ipv6_ok),
+         lambda text, policy: network.find_ipv6(text)),
+    Kind(Scrubber(name="ipv4", replacement="[IP]", pattern=network.IPV4, validate=_spans_whole(network.find_ipv4)),
+         lambda text, policy: network.find_ipv4(text)),
+    Kind(Scrubber(name="mac", replacement="[MAC]", pattern=network.MAC), lambda text, policy: network.find_macs(text),
+         optional=True),
+    Kind(Scrubber(name="phone", replacement="[PHONE]", pattern=phones.CANDIDATE, validate=_phone_alone),
+         lambda text, policy: phones.find_phones(text, policy.phone_regions)),
 ]
+
+BUILTIN_SCRUBBERS: list[Scrubber] = [kind.scrubber for kind in BUILTIN_KINDS]
+
+__all__ = ["BUILTIN_KINDS", "BUILTIN_SCRUBBERS", "Kind", "luhn_ok"]

@@ -16,27 +16,35 @@ import msgspec.inspect
 
 from flywheel.contracts.pii import Scrubber
 
-# What every built-in kind needs at the least: an "@" (email), two colons
-# around hex digits (IPv6), a dotted quad (IPv4), or a run of at least nine
-# digits and separators (phone, card, SSN). Keep in step with BUILTIN_SCRUBBERS
-# (a test checks that no built-in match escapes the trigger).
-BUILTIN_TRIGGER = r"@|:[0-9a-fA-F]{0,4}:|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[\d+(][\d\s().-]{7,}\d"
+# What every built-in kind needs at the least: an "@" (e-mail; "%40" when
+# percent-encoded), two colons around hex digits (IPv6, MAC), or a run of at
+# least seven digits and separators (phone, card, SSN, IBAN, a dotted quad).
+# Keep in step with BUILTIN_KINDS (a test checks that no built-in match
+# escapes the trigger). This is the trigger for text with non-ASCII
+# characters: Unicode digits (a phone number in full-width digits is still a
+# phone number) and the dashes and spaces CJK text writes between them.
+BUILTIN_TRIGGER = (r"[@\uff20]|%40|%3\d|%[Ee][Ff]%[Bb][Cc]|:[0-9a-fA-F]{0,4}:"
+                   r"|[\d+(\uff0b\uff08](?:[\d\s()./\-\u2010-\u2015\u2212\u30fc\uff0d\uff0e\uff08\uff09]|%20){5,}\d")
 
 
-# The trigger for ASCII text, as a wider net: a run of seven or more digits
-# and separators covers the dotted quad as well as the longer runs, and ASCII
-# classes are about three times cheaper than Unicode ones. Text with any
-# non-ASCII character is searched with the Unicode trigger above (a phone
-# number written in full-width digits is still a phone number).
-_ASCII_TRIGGER = re.compile(r"@|:[0-9a-fA-F]{0,4}:|[0-9+(][0-9\s().-]{5,}[0-9]", re.ASCII)
+# The trigger for ASCII text: the same, with ASCII classes (about three
+# times cheaper than Unicode ones). Percent-encoded text is decoded before
+# matching, so "%40" is an "@", "%3X" a digit, "%EF%BC.." a full-width form
+# and "%20" a space between digits.
+_ASCII_TRIGGER = re.compile(r"@|%40|%3\d|%[Ee][Ff]%[Bb][Cc]|:[0-9a-fA-F]{0,4}:|[0-9+(](?:[0-9\s()./-]|%20){5,}[0-9]",
+                            re.ASCII)
 
 # Where the ASCII trigger can match at all, found with `bytes.find` (C speed)
-# in the text mapped byte by byte to classes: "@", ":", or seven characters
-# in a row from the trigger's digit-run classes (its shortest run is seven).
-# The trigger itself then runs only on the events where one of these is.
+# in the text mapped byte by byte to classes: "@", ":", "%" (rare in
+# telemetry; the trigger then decides), or seven characters in a row from the trigger's digit-run classes (its
+# shortest run is seven). The trigger itself then runs only on the events
+# where one of these is.
 _ASCII_CLASSES = bytes(
-    ord("0") if chr(b) in "0123456789 \t\n\r\f\v().+-" else b if chr(b) in "@:" else ord("x") for b in range(256))
-_ASCII_NEEDLES = (b"@", b":", b"0" * 7)
+    ord("0") if chr(b) in "0123456789 \t\n\r\f\v()./+-" else b if chr(b) in "@:%" else ord("x") for b in range(256))
+_ASCII_NEEDLES = (b"@", b":", b"%", b"0" * 7)
+
+# MAC addresses with dashes (00-1A-2B-3C-4D-5E), searched only for tenants that scrub MACs.
+_DASHED_MAC = re.compile(r"[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
 
 # Where a batch is searched as one text, a pattern must mean the same inside
 # that text as in a string of its own: anchors and lookarounds would see the
@@ -76,8 +84,8 @@ def _joinable(pattern: str) -> bool:
     return True
 
 
-def _collect_strings(event: Any, append: Any) -> None:
-    """`append` every string value in Struct `event`, at any depth (dict keys excluded)."""
+def _collect_strings(event: Any, append: Any, keys: _KeyFilter) -> None:
+    """`append` every string in Struct `event`, at any depth: values, and dict keys (they are scrubbed too)."""
     # The cache `_string_fields` fills, read in place: this runs for every event.
     fields = _STRING_FIELDS.get(event.__class__) or string_fields_of(event.__class__)
     nested = None
@@ -87,6 +95,12 @@ def _collect_strings(event: Any, append: Any) -> None:
         if t is str:
             append(value)
         elif t is dict:
+            # Inline, the common case of keys_filter.append: keys seen before and clean.
+            try:
+                if _SEPARATOR.join(value) not in keys.clean:
+                    keys.append(value, append)
+            except TypeError:
+                keys.append(value, append)
             # The common shape, a flat dict of scalars and strings, without a stack.
             for item in value.values():
                 ti = item.__class__
@@ -99,10 +113,10 @@ def _collect_strings(event: Any, append: Any) -> None:
             nested = nested or []
             nested.append(value)
     if nested:
-        _collect_nested(nested, append)
+        _collect_nested(nested, append, keys)
 
 
-def _collect_nested(stack: list[Any], append: Any) -> None:
+def _collect_nested(stack: list[Any], append: Any, keys: _KeyFilter) -> None:
     pop, extend = stack.pop, stack.extend
     while stack:
         value = pop()
@@ -110,11 +124,43 @@ def _collect_nested(stack: list[Any], append: Any) -> None:
         if t is str:
             append(value)
         elif t is dict:
+            keys.append(value, append)
             extend(value.values())
         elif t is list or t is tuple:
             extend(value)
         elif t not in _SCALARS and hasattr(t, "__struct_fields__"):
             extend([getattr(value, name) for name in _string_fields(t)])
+
+
+class _KeyFilter:
+    """Adds a dict's keys to a batch's strings, unless they are known to hold no trigger.
+
+    All keys go as one string, joined at C speed (the separator keeps one
+    key's digits from running into the next's). Most events of a type share
+    their keys, so the key strings the trigger found nothing in are kept:
+    that spares the batch search ~70 characters an event.
+    """
+
+    MAX = 4096
+
+    def __init__(self, search: Any) -> None:
+        self._search = search
+        self.clean: set[str] = set()
+
+    def append(self, mapping: dict, append: Any) -> None:
+        try:
+            keys = _SEPARATOR.join(mapping)
+        except TypeError:  # msgpack may key by numbers
+            for key in mapping:
+                if type(key) is str:
+                    append(key)
+            return
+        if keys in self.clean:
+            return
+        if self._search(keys):
+            append(keys)
+        elif len(self.clean) < self.MAX:
+            self.clean.add(keys)
 
 
 class _BatchText:
@@ -166,12 +212,17 @@ class Trigger:
         self._batchable = not alone and not any(_CONTEXT_SENSITIVE.search(p) for p in joined[1:])
         self._plugin_trigger = re.compile("|".join(joined[1:])) if len(joined) > 1 else None
         self._unicode_trigger = re.compile(BUILTIN_TRIGGER)
+        self._keys = _KeyFilter(self._any_trigger)
         if alone:
             first = self._trigger.search
             self._search = lambda v: first(v) is not None or any(search(v) for search in alone)
         else:
             self._search = self._trigger.search
 
+
+    def _any_trigger(self, text: str) -> bool:
+        # Every trigger a string of this batch could meet, whatever its characters.
+        return bool(self._search(text) or self._unicode_trigger.search(text) or _ASCII_TRIGGER.search(text))
 
     def needs_scrub(self, value: Any) -> bool:
         """Whether any string in `value` (a Struct, dict, list or str) may hold PII."""
@@ -189,6 +240,7 @@ class Trigger:
                 if search(v):
                     return True
             elif t is dict:
+                extend(v)  # the keys: they are scrubbed too
                 extend(v.values())
             elif t is list or t is tuple:
                 extend(v)
@@ -198,19 +250,29 @@ class Trigger:
                     extend([getattr(v, f) for f in fields])
         return False
 
-    def flag_events(self, events: list[Any]) -> list[bool]:
+    def flag_events(self, events: list[Any], allow: Any = None) -> list[bool]:
         """For each of `events` (Structs), whether any of its strings may hold PII.
 
         The same answer as `needs_scrub()` per event, or True where that says
         False (never the other way round), for a few searches per batch.
+        `allow` (a CompiledAllowList) brings the tenant's optional kinds: MAC
+        addresses written with dashes have no trigger of their own.
         """
+        macs = allow is not None and "mac" in allow.policy.optional_kinds
         if not self._batchable:
-            return [self.needs_scrub(e) for e in events]
+            flags = [self.needs_scrub(e) for e in events]
+            if macs:
+                for i, event in enumerate(events):
+                    found: list[str] = []
+                    _collect_strings(event, found.append, _KeyFilter(lambda _: True))
+                    flags[i] = flags[i] or any(_DASHED_MAC.search(text) for text in found)
+            return flags
         strings: list[str] = []
+        keys = self._keys
         ends: list[int] = []  # ends[i]: how many strings events[:i + 1] hold
         append, end = strings.append, ends.append
         for event in events:
-            _collect_strings(event, append)
+            _collect_strings(event, append, keys)
             end(len(strings))
         batch = _BatchText(_SEPARATOR.join(strings), strings, ends)
         flags = [False] * len(events)
@@ -231,4 +293,6 @@ class Trigger:
             batch.flag(self._unicode_trigger.search, flags)
         if self._plugin_trigger is not None:
             batch.flag(self._plugin_trigger.search, flags)
+        if macs:
+            batch.flag(_DASHED_MAC.search, flags)
         return flags
