@@ -59,28 +59,74 @@ def request_tracing_middleware() -> DefineMiddleware:
     return OpenTelemetryConfig(exclude=["/healthz", "/metrics"], exclude_spans=["receive", "send"]).middleware
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is at each line, not as it was at start-up.
+
+    While a rich progress bar is shown, sys.stderr is rich's proxy, which
+    prints each line above the bar instead of through it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: D401
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _LibraryThreshold(logging.Filter):
+    """Flywheel's own lines (structlog's, or a `flywheel.*` logger's) at any level; a library's from `floor` up."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.floor or isinstance(record.msg, dict) or record.name.startswith("flywheel")
+
+
 def configure_logging(settings: Settings) -> None:
-    """Structured logs: JSON lines when FLYWHEEL_LOG_JSON is set (or not a TTY)."""
+    """One stream of log lines, Flywheel's and every library's (uvicorn, ARQ, asyncpg...).
+
+    JSON lines when FLYWHEEL_LOG_JSON is set (or stderr is not a TTY), readable
+    lines otherwise; structlog renders both its own events and stdlib records
+    (ProcessorFormatter), so `FLYWHEEL_LOG_JSON=1` makes every line JSON.
+    Flywheel's loggers log at FLYWHEEL_LOG_LEVEL; libraries from WARNING up
+    (from INFO at DEBUG), so an ARQ line per job or uvicorn's start-up chatter
+    stay out unless asked for.
+    """
     level = getattr(logging, settings.log_level.upper())
     as_json = settings.log_json or not sys.stderr.isatty()
     # Tracebacks without local variables: a frame's locals can hold a key or a
     # customer's data, and logs must never carry secrets.
     renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(
         exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False))
+    shared = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name,
+              structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = _CurrentStderr()
+    # Libraries from WARNING up; at DEBUG their INFO lines too (ARQ's per job, uvicorn's start-up).
+    handler.addFilter(_LibraryThreshold(logging.INFO if level <= logging.DEBUG else max(level, logging.WARNING)))
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer]))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # uvicorn (log_config=None) and ARQ set no handlers of their own: their records reach `handler`.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
     # httpx logs every request it makes at INFO ("HTTP Request: POST ..."): a line per upstream
     # call is noise at best, and a URL in the log at worst.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

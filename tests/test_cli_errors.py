@@ -85,3 +85,18 @@ def test_a_bad_setting_names_it_and_help_still_works(tmp_path):
     helped = run(["--help"], tmp_path, FLYWHEEL_PORT="abc")
     assert helped.returncode == 0, helped.stderr
     assert "tenants" in helped.stdout and "drives" in helped.stdout  # plugins' commands are listed too
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_plugin_that_refuses_to_start_says_why_in_one_line(client, make_tenant, tmp_path, services):
+    """rlaas refuses to start when policies hold sealed credentials and no key is configured."""
+    import asyncio
+
+    tenant = await make_tenant()
+    r = await client.post("/v1/rlaas/policies", headers=tenant.headers, json={
+        "route": "chat", "name": "sealed", "status": "active",
+        "upstream": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "sk-sealed-here"}})
+    assert r.status_code == 201, r.text
+    result = await asyncio.to_thread(run, ["worker", "--burst"], tmp_path, **services)  # a data dir with no key
+    line = one_line(result)
+    assert "FLYWHEEL_SECRET_KEY is not set" in line and "plugin 'rlaas' failed in hook on_startup" in line

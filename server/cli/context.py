@@ -13,6 +13,7 @@ import click
 
 from flywheel.server.app import build_state
 from flywheel.server.cli.preflight import StartupProblem, check_services
+from flywheel.server.hooks import HookError
 from flywheel.server.settings import Settings, SettingsError, load_settings
 from flywheel.server.state import AppState
 from flywheel.server.telemetry import configure_logging
@@ -53,7 +54,10 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
     state = state_or_exit(settings)
     try:
         await check_services(state.settings)  # one line naming a service that cannot be reached
-        await state.start(run_migrations=migrate)
+        try:
+            await state.start(run_migrations=migrate)
+        except HookError as exc:  # a plugin refusing to start says why (e.g. a missing key): one line
+            raise StartupProblem(str(exc)) from None
         yield state
     finally:
         await state.stop()
