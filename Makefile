@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 install: $(VENV)/.installed
 
 up: install
+	@echo "The flywheel command is $(VENV)/bin/flywheel; 'source $(VENV)/bin/activate' puts it on PATH."
 	$(VENV)/bin/flywheel up --demo
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyproject.toml sdks/python/pyproject.toml
