@@ -79,12 +79,12 @@ async def test_feature_values_and_gaps(fleet, make_tenant, database):
         assert r["age_days"] == 30 * int(now["smart_9_raw"] // (24 * 30))
         assert r["s5"] == now["smart_5_raw"] and r["temperature"] == now["smart_194_raw"]
         if week_ago is None:
-            assert r["s5_d7"] is None and r["temperature_d7"] is None and r["power_on_hours_d7"] is None
+            assert r["s5_d7"] is None and r["temperature_d7"] is None
             checked_gap += 1
         else:
             assert r["s5_d7"] == now["smart_5_raw"] - week_ago["smart_5_raw"]
             assert r["s197_d7"] == now["smart_197_raw"] - week_ago["smart_197_raw"]
-            assert r["power_on_hours_d7"] == now["smart_9_raw"] - week_ago["smart_9_raw"]
+            assert r["temperature_d7"] == now["smart_194_raw"] - week_ago["smart_194_raw"]
             checked_value += 1
         if month_ago is not None:
             assert r["s187_d30"] == now["smart_187_raw"] - month_ago["smart_187_raw"]

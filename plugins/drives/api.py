@@ -24,6 +24,7 @@ from flywheel.plugins.drives.contracts import (
     DayScorePage,
     DriveDetail,
     DrivePage,
+    DriveScorePage,
     DriveSummary,
     FleetOverview,
     ModelGroup,
@@ -32,6 +33,7 @@ from flywheel.plugins.drives.contracts import (
     RiskPoint,
     SmartPoint,
 )
+from flywheel.plugins.drives.history import drive_scores, drive_scores_csv
 from flywheel.plugins.drives.scoring import band_shares
 from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
 
@@ -55,19 +57,42 @@ Serial = Annotated[str, PathParameter(
 
 
 def path_serial(request: Request, value: str) -> str:
-    """The serial a `{serial:path}` parameter names, exactly as the client wrote it.
+    """The serial a `{serial:path}` parameter names, exactly as the client wrote it."""
+    return serial_of(request.scope.get("raw_path") or b"", value)
+
+
+def serial_of(raw: bytes, value: str) -> str:
+    """The serial in a raw path whose routed `{serial:path}` value is `value`.
 
     Serials are free text, so one may hold `/`. Routing sees the path with `%2F` already decoded
     and empty segments dropped ("a//b" and "/a/b/" both arrive as "/a/b"), but the raw path keeps
     the client's percent-encoded last segment: when it decodes to the routed value, it is the
     serial. Otherwise the client sent the slashes unencoded, and the routed value is all there is.
     """
-    raw = request.scope.get("raw_path") or b""
     last = unquote_to_bytes(raw.rpartition(b"/")[2]).decode("utf-8", "replace")
     serial = last if "/" + "/".join(p for p in last.split("/") if p) == value else value[1:]
     if not 1 <= len(serial) <= SERIAL_MAX:
         raise InvalidInput(f"a serial number has 1 to {SERIAL_MAX} characters", field="path.serial")
     return serial
+
+
+# A drive's sub-resources. `{serial:path}` takes the rest of the path, so Litestar routes
+# `/v1/drives/ZA%2F1/scores` to `get_drive` with "/ZA/1/scores" and never to a route declared as
+# `/{serial:path}/scores`. `get_drive` therefore dispatches on the raw path's last segment: a
+# literal (unencoded) `scores` is the history. A serial that itself ends in "/scores" stays
+# reachable percent-encoded (`x%2Fscores` is one segment, not the literal). Serials cannot be
+# `{serial:str}` instead: imports and events accept `/` in them (tests/test_drives_serials.py).
+VIEWS = ("scores", "scores.csv")
+
+
+def drive_view(request: Request, value: str) -> tuple[str, str | None]:
+    """(serial, view): view is one of VIEWS when the raw path ends in it, else None (the drive itself)."""
+    raw = request.scope.get("raw_path") or b""
+    head, _, last = raw.rpartition(b"/")
+    view = last.decode() if last.decode("latin-1") in VIEWS else None
+    if view is not None and value.endswith("/" + view) and len(value) > len(view) + 1:
+        return serial_of(head, value[:-len(view) - 1]), view
+    return serial_of(raw, value), None
 
 
 def summary(row) -> DriveSummary:
@@ -148,7 +173,41 @@ class DriveController(Controller):
 
         Percent-encode the serial as one segment (`urllib.parse.quote(serial, safe="")`).
         """
-        return await drive_detail(state.flywheel, principal.tenant_id, path_serial(request, serial))
+        serial, view = drive_view(request, serial)
+        if view is not None:  # `/{serial}/scores(.csv)`: see VIEWS
+            return await self._view(state, principal, request, serial, view)
+        return await drive_detail(state.flywheel, principal.tenant_id, serial)
+
+    async def _view(self, state: State, principal: Caller, request: Request, serial: str, view: str):
+        db, t = state.flywheel.db, principal.tenant_id
+        if view == "scores.csv":
+            return await drive_scores_csv(db, t, serial)
+        # The query is read here (routing chose get_drive): checked as the documented route declares.
+        limit, cursor = request.query_params.get("limit", "100"), request.query_params.get("cursor")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise InvalidInput("limit is a whole number from 1 to 1000", field="query.limit")
+        if cursor is not None and len(cursor) > 500:
+            raise InvalidInput("invalid cursor", field="query.cursor")
+        return await drive_scores(db, t, serial, int(limit), cursor)
+
+    # Documentation of the routes `get_drive` answers (see VIEWS): routing never reaches these two,
+    # they put `/v1/drives/{serial}/scores` and its CSV in the OpenAPI document with their types.
+    @get("/{serial:path}/scores", operation_id="driveScores")
+    async def score_history(
+        self, state: State, principal: Caller, request: Request, serial: Serial,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+    ) -> DriveScorePage:
+        """One drive's score history (day, risk, margin, band, model version), newest first, paged.
+        The whole history as CSV: `GET /v1/drives/{serial}/scores.csv`."""
+        return await drive_scores(state.flywheel.db, principal.tenant_id, drive_view(request, serial)[0],
+                                  limit, cursor)
+
+    @get("/{serial:path}/scores.csv", operation_id="driveScoresCsv", media_type="text/csv")
+    async def score_history_csv(self, state: State, principal: Caller, request: Request,
+                               serial: Serial) -> Response[bytes]:
+        """One drive's whole score history as CSV (day, serial_number, risk, margin, band, model_version)."""
+        return await drive_scores_csv(state.flywheel.db, principal.tenant_id, drive_view(request, serial)[0])
 
 
 async def fleet_overview(db, t) -> FleetOverview:

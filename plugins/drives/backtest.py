@@ -25,7 +25,7 @@ import msgspec
 import numpy as np
 
 from flywheel.contracts.jobs import JobSpec
-from flywheel.plugins.drives.model import FAMILY_NAME, day_features
+from flywheel.plugins.drives.model import FAMILY_NAME, FEATURE_NAMES, day_features
 from flywheel.server.plugin_api import job_status, model_version, run_here, score_table, tenant_store
 
 RULE_ATTRIBUTES = (5, 187, 188, 197, 198)
@@ -45,11 +45,15 @@ class Backtest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     horizon: Literal[7, 14, 30] | None = None  # default: the longest the training days support
     version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None  # a ready version, instead of training
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    # Train without these features (their columns left missing, so no tree splits on them): what
+    # each feature adds, measured by the same backtest. Ignored with `version`.
+    drop_features: Annotated[list[Literal[tuple(FEATURE_NAMES)]], msgspec.Meta(max_length=len(FEATURE_NAMES))] = []
 
     def __post_init__(self) -> None:
         u, f, t = self.train_until, self.from_, self.to
         if (u and f and not u < f) or (f and t and not f <= t) or (u and t and not u < t):
             raise ValueError("need train_until < from <= to")
+        self.drop_features = sorted(set(self.drop_features))
 
 
 async def resolve_days(db, tenant_id, spec: Backtest) -> tuple[date, date, date]:
@@ -72,9 +76,11 @@ def smart_rule(table) -> np.ndarray:
     return out
 
 
-async def train_version(state, tenant_id, until: date, horizon: int | None, seed: int) -> tuple[int, int]:
+async def train_version(state, tenant_id, until: date, horizon: int | None, seed: int,
+                        drop: list[str] = ()) -> tuple[int, int]:
     """A new version trained on the days up to `until`, not activated: (version, horizon)."""
-    options = {"until": until.isoformat(), **({"horizon": horizon} if horizon else {})}
+    options = {"until": until.isoformat(), **({"horizon": horizon} if horizon else {}),
+               **({"drop_features": list(drop)} if drop else {})}
     job_id, task = await run_here(state, "core.train_model", {"family": FAMILY_NAME, "split": "time",
                                                               "seed": seed, "options": options},
                                   tenant_id=tenant_id)
@@ -146,18 +152,25 @@ def report(d: dict[str, np.ndarray], seed: int) -> dict:
     return {"counts": counts, **{name: scorer_metrics(d[name].astype(float), d, tiebreak) for name in SCORERS}}
 
 
-async def run_backtest(state, tenant_id, spec: Backtest) -> dict:
+def features_label(drop: list[str]) -> str:
+    return "current" if not drop else "without " + ", ".join(drop)
+
+
+async def run_backtest(state, tenant_id, spec: Backtest, job_id=None) -> dict:
     until, first, last = await resolve_days(state.db, tenant_id, spec)
     horizon = spec.horizon
     version = spec.version
+    drop = spec.drop_features if version is None else []
     if version is None:
-        version, horizon = await train_version(state, tenant_id, until, horizon, spec.seed)
+        version, horizon = await train_version(state, tenant_id, until, horizon, spec.seed, drop)
     elif horizon is None:
         metrics = (await model_version(state, tenant_id, FAMILY_NAME, version)).metrics or {}
         horizon = int(metrics.get("horizon_days") or 30)  # versions from before horizons were 30-day ones
     data = await collect(state, tenant_id, version, first, last, horizon)
-    out = {"train_until": until.isoformat(), "from": first.isoformat(), "to": last.isoformat(),
-           "horizon_days": horizon, "model_version": version, **report(data, spec.seed)}
+    out = {"job_id": None if job_id is None else str(job_id), "train_until": until.isoformat(),
+           "from": first.isoformat(), "to": last.isoformat(), "horizon_days": horizon, "model_version": version,
+           "features": features_label(drop), **report(data, spec.seed)}
+    # One report per version and window: a job run twice (a retried worker) rewrites the same one.
     key = f"reports/drives-backtest/{until}_{first}_{last}_h{horizon}_v{version}.json"
     await tenant_store(state, tenant_id).put(key, msgspec.json.format(msgspec.json.encode(out)),
                                              content_type="application/json")
@@ -169,9 +182,10 @@ async def backtest_job(ctx, payload: Backtest) -> dict:
     """Train (or take a version), score the later days, and compare with the SMART rule."""
     if ctx.tenant_id is None:
         raise ValueError("a backtest belongs to a tenant: queue drives.backtest with one")
-    return await run_backtest(ctx.state, ctx.tenant_id, payload)
+    return await run_backtest(ctx.state, ctx.tenant_id, payload, job_id=ctx.job_id)
 
 
 JOBS = [JobSpec(name="drives.backtest", func=backtest_job, payload=Backtest, timeout_s=3 * 3600,
                 description="Train up to a day, score the days after as the daily job would, and compare the "
-                            "model with the SMART rule (payload: train_until, from, to, horizon, version)")]
+                            "model with the SMART rule (payload: train_until, from, to, horizon, version, "
+                            "drop_features)")]

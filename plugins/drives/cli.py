@@ -182,6 +182,38 @@ def score(tenant: str, day) -> None:
 
 @drives.command()
 @click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--high-share", type=float, default=None, help="Share of a day's drives banded high (0 < x <= 0.5).")
+@click.option("--medium-share", type=float, default=None,
+              help="Share banded medium after the high ones (0 <= x <= 0.5).")
+def settings(tenant: str, high_share: float | None, medium_share: float | None) -> None:
+    """Show the tenant's risk bands, or change them (the next scoring run uses them)."""
+    import msgspec
+
+    from flywheel.plugins.drives.contracts import RiskBands
+    from flywheel.plugins.drives.settings import read_bands, write_bands
+    from flywheel.server.plugin_api import cli_state, find_tenant
+
+    async def go() -> RiskBands:
+        async with cli_state() as state:
+            t = await find_tenant(state, tenant)
+            bands = await read_bands(state.db, t.id)
+            if high_share is None and medium_share is None:
+                return bands
+            asked = {"high_share": high_share, "medium_share": medium_share}
+            merged = {**msgspec.to_builtins(bands), **{k: v for k, v in asked.items() if v is not None}}
+            try:  # the API's bounds, so the CLI and PUT /v1/drives/settings refuse the same values
+                bands = msgspec.convert(merged, RiskBands)
+            except msgspec.ValidationError as exc:
+                raise click.BadParameter(str(exc).replace("$.", "--").replace("_", "-")) from None
+            return await write_bands(state.db, t.id, bands)
+
+    bands = asyncio.run(go())
+    click.echo(f"high: the riskiest {bands.high_share:.4g} of each scored day; "
+               f"medium: the next {bands.medium_share:.4g}")
+
+
+@drives.command()
+@click.option("--tenant", required=True, help="Tenant name or id.")
 @click.option("--train-until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Train on the days up to this one.")
 @click.option("--from", "from_", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),

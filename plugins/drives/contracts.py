@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 
@@ -145,11 +146,12 @@ class DayScorePage(msgspec.Struct, kw_only=True):
     next_cursor: str | None = None
 
 
-class DriveScores(msgspec.Struct, kw_only=True):
-    """`GET /v1/drives/{serial}/scores`: one drive's score history, oldest first."""
+class DriveScorePage(msgspec.Struct, kw_only=True):
+    """`GET /v1/drives/{serial}/scores`: one drive's score history, newest first, paged."""
 
     serial_number: str
     items: list[RiskPoint]
+    next_cursor: str | None = None
 
 
 class DriveDetail(msgspec.Struct, kw_only=True):
@@ -157,3 +159,59 @@ class DriveDetail(msgspec.Struct, kw_only=True):
     smart_history: list[SmartPoint]
     risk_history: list[RiskPoint]
     reasons: list[Reason]
+
+
+# -- settings and backtests ----------------------------------------------------------------------
+
+
+class RiskBands(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`/v1/drives/settings`: how a scored day is banded, per tenant.
+
+    "high" is the riskiest `high_share` of the day's scored drives (by margin), "medium" the next
+    `medium_share`, "low" the rest. A PUT replaces both (a field left out takes its default); the
+    next scoring run bands with them, days scored before keep their bands.
+    """
+
+    high_share: Annotated[float, msgspec.Meta(gt=0, le=0.5)] = 0.01
+    medium_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.04
+
+
+class ScorerMetrics(msgspec.Struct, kw_only=True):
+    """One scorer's figures in a backtest (see `flywheel.plugins.drives.backtest`); None when undefined."""
+
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    recall_top1pct_daily: float | None = None
+    detection_at_0_1pct_fpr: float | None = None
+    median_warning_days_at_0_1pct_fpr: float | None = None
+    detection_at_1pct_fpr: float | None = None
+    median_warning_days_at_1pct_fpr: float | None = None
+
+
+class BacktestCounts(msgspec.Struct, kw_only=True):
+    drive_days: int  # labelled drive-days scored
+    positives: int
+    failing_drives: int
+
+
+class BacktestReport(msgspec.Struct, kw_only=True):
+    """A finished backtest: the JSON report the `drives.backtest` job stored, and where."""
+
+    key: str  # in the tenant's store, under reports/drives-backtest/
+    created_at: datetime
+    job_id: UUID | None = None  # None for reports written before the job recorded it
+    train_until: date
+    from_: date = msgspec.field(name="from")
+    to: date
+    horizon_days: int
+    model_version: int
+    features: str = "current"  # the feature set the version was trained with
+    counts: BacktestCounts
+    model: ScorerMetrics
+    smart_rule: ScorerMetrics
+
+
+class BacktestPage(msgspec.Struct):
+    """`GET /v1/drives/backtests`: finished backtests, newest first."""
+
+    items: list[BacktestReport]

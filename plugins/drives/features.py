@@ -7,8 +7,8 @@ older than days already built, is built when it arrives, and the days 7 and
 30 days after it (whose changes it feeds) are rebuilt with it.
 
 What a tree could memorize a drive by is left out: raw power-on hours (age
-is power-on hours in 30-day steps; the hours powered in the last week are a
-rate). Model and capacity are not features either: the core has no native
+is power-on hours in 30-day steps; raw hours stay in the table, for people,
+not the model). Model and capacity are not features either: the core has no native
 categoricals yet, and as numbers (a hash, terabytes) they add risk to every
 drive of one kind.
 """
@@ -36,12 +36,10 @@ def _feature_sql() -> str:
     # records (measured: ~10x the throughput of one statement per day with index lookups).
     return f"""
         INSERT INTO drives_features (tenant_id, day, serial_number, model, capacity_bytes, failure, age_days,
-                                     power_on_hours, temperature, {', '.join(columns)}, temperature_d7,
-                                     power_on_hours_d7)
+                                     power_on_hours, temperature, {', '.join(columns)}, temperature_d7)
         SELECT c.tenant_id, c.day, c.serial_number, c.model, c.capacity_bytes, c.failure,
                {AGE_STEP_DAYS} * floor(c.smart_9_raw / (24 * {AGE_STEP_DAYS}))::int,
-               c.smart_9_raw, c.smart_194_raw, {', '.join(tracked)}, c.smart_194_raw - w7.smart_194_raw,
-               c.smart_9_raw - w7.smart_9_raw
+               c.smart_9_raw, c.smart_194_raw, {', '.join(tracked)}, c.smart_194_raw - w7.smart_194_raw
         FROM drives_smart_daily c
         LEFT JOIN drives_smart_daily w7
                ON w7.tenant_id = c.tenant_id AND w7.serial_number = c.serial_number AND w7.day = c.day - 7

@@ -31,8 +31,9 @@ LABEL = "failed_within_horizon"
 HORIZONS = (30, 14, 7)  # longest first: `choose_horizon` takes the first the data supports
 _EPOCH = date(1970, 1, 1)
 
-_fields = [("age_days", int | None), ("power_on_hours_d7", float | None),
-           ("temperature", float | None), ("temperature_d7", float | None)]
+# No hours powered in the last week (`power_on_hours_d7`, added with age): on backblaze-april a
+# version trained without it scored the same to the last digit (no tree split on it), so it went.
+_fields = [("age_days", int | None), ("temperature", float | None), ("temperature_d7", float | None)]
 for _n in TRACKED:
     _fields += [(f"s{_n}", float | None), (f"s{_n}_d7", float | None), (f"s{_n}_d30", float | None)]
 DriveFeatures = msgspec.defstruct("DriveFeatures", _fields, kw_only=True, module=__name__)
@@ -148,15 +149,36 @@ async def training_table(db, tenant_id, *, until: date | None = None, horizon: i
     return table.replace_schema_metadata({b"flywheel.data": msgspec.json.encode(meta)})
 
 
+def drop_features(table: pa.Table, names: list[str]) -> pa.Table:
+    """The table with these feature columns all missing: trees never split on them, so a version
+    trained so ignores them at scoring time too (the ONNX inputs stay the family's)."""
+    unknown = sorted(set(names) - set(FEATURE_NAMES))
+    if unknown:
+        raise ValueError(f"options.drop_features: no feature {', '.join(unknown)}; features are "
+                         f"{', '.join(FEATURE_NAMES)}")
+    for name in names:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(i), pa.nulls(table.num_rows, table.schema.field(i).type))
+    meta = msgspec.json.decode(table.schema.metadata[b"flywheel.data"])
+    if names:
+        meta["dropped_features"] = sorted(names)
+        meta["notes"].append(f"Trained without {', '.join(sorted(names))} (left missing: no tree splits on them).")
+    return table.replace_schema_metadata({b"flywheel.data": msgspec.json.encode(meta)})
+
+
 async def load_training_data(ctx, request) -> pa.Table:
     until = request.options.get("until")
     horizon = request.options.get("horizon")
+    drop = request.options.get("drop_features") or []
+    if not isinstance(drop, list) or not all(isinstance(n, str) for n in drop):
+        raise ValueError("options.drop_features is a list of feature names")
     try:
-        return await training_table(ctx.db, ctx.tenant_id, until=date.fromisoformat(until) if until else None,
-                                    horizon=int(horizon) if horizon is not None else None, split=request.split,
-                                    holdout_fraction=request.holdout_fraction, seed=request.seed)
+        table = await training_table(ctx.db, ctx.tenant_id, until=date.fromisoformat(until) if until else None,
+                                     horizon=int(horizon) if horizon is not None else None, split=request.split,
+                                     holdout_fraction=request.holdout_fraction, seed=request.seed)
     except HorizonError as exc:
         raise ValueError(str(exc)) from None
+    return drop_features(table, drop)
 
 
 def horizon_of(table: pa.Table) -> int | None:

@@ -70,8 +70,10 @@ def register_model_families():
 @hookimpl
 def register_routes():
     from flywheel.plugins.drives.api import DriveController
+    from flywheel.plugins.drives.backtests_api import BacktestController
+    from flywheel.plugins.drives.settings import DriveSettingsController
 
-    return [DriveController]
+    return [DriveController, DriveSettingsController, BacktestController]
 
 
 @hookimpl
@@ -91,11 +93,13 @@ async def on_demo(state, tenant_id):
 @hookimpl
 def register_pages():
     from flywheel.contracts.pages import Page
+    from flywheel.plugins.drives.backtest_pages import BacktestPages
     from flywheel.plugins.drives.pages import DrivePages
 
     templates = "flywheel.plugins.drives.templates"
     return [Page(path="/drives", nav_title="Fleet", handler=DrivePages, order=10, templates=templates),
             Page(path="/drives/list", nav_title="Drives", handler=DrivePages, order=11),
+            Page(path="/drives/backtests", nav_title="Backtests", handler=BacktestPages, order=12),
             Page(path="/drives/{serial:path}", nav_title="Drive", handler=DrivePages, nav=False)]
 
 
