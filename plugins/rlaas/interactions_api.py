@@ -117,10 +117,18 @@ async def interaction_detail(db: Any, tenant_id: UUID, interaction_id: UUID) -> 
         raise NotFound("no such interaction")  # never echo the id: it looks the same whoever owns it
     fields = dict(row)
     bodies = {k: fields.pop(k) for k in ("request", "response", "attributes")}
+    # Its own feedback, and comparisons made on another interaction that name this one (each side
+    # found through its own index; a comparison is still one event, stored on the interaction it came on).
     feedback = await db.fetch(
-        """SELECT event_id, interaction_id, ts, kind, value, corrected_text, other_interaction_id, preferred,
-                  comment, subject_id
-           FROM rlaas_feedback WHERE tenant_id = $1 AND interaction_id = $2
+        """SELECT * FROM (
+             (SELECT event_id, interaction_id, ts, kind, value, corrected_text, other_interaction_id, preferred,
+                     comment, subject_id
+                FROM rlaas_feedback WHERE tenant_id = $1 AND interaction_id = $2 ORDER BY ts, event_id LIMIT $3)
+             UNION
+             (SELECT event_id, interaction_id, ts, kind, value, corrected_text, other_interaction_id, preferred,
+                     comment, subject_id
+                FROM rlaas_feedback WHERE tenant_id = $1 AND other_interaction_id = $2 ORDER BY ts, event_id
+               LIMIT $3)) f
            ORDER BY ts, event_id LIMIT $3""", tenant_id, interaction_id, DETAIL_MAX)
     results = await db.fetch(
         """SELECT event_id, interaction_id, ts, task, outcome, score, details, subject_id

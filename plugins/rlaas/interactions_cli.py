@@ -154,3 +154,45 @@ def _print_detail(d: InteractionDetail) -> None:
         results.add_row(f"{r.ts:%Y-%m-%d %H:%M:%S}", r.task, r.outcome, "" if r.score is None else f"{r.score:g}")
     console.print(feedback)
     console.print(results)
+
+
+@interactions.command()
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--since", callback=_when, help="Replay events from then (default: --days before --until).")
+@click.option("--until", callback=_when, help="Up to then, exclusive (default: now).")
+@click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the job's result as JSON.")
+def rebuild(tenant: str, since: datetime | None, until: datetime | None, days: int, as_json: bool) -> None:
+    """Rebuild the interaction tables from the stored events (what a crash left unprojected); idempotent."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flywheel.plugins.rlaas.rebuild import JOB, Rebuild
+    from flywheel.server.plugin_api import cli_state, follow_job, run_here
+
+    payload = msgspec.to_builtins(Rebuild(since=since, until=until, days=days))
+
+    async def go():
+        async with cli_state() as state:
+            t = await _tenant(state, tenant)
+            job_id, task = await run_here(state, JOB, payload, tenant_id=t.id)
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
+                          TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+                bar = progress.add_task("rebuilding", total=3, message="")
+
+                def show(status) -> None:
+                    p = status.progress
+                    progress.update(bar, completed=p.current, message=p.message or "")
+
+                status = await follow_job(state, job_id, tenant_id=t.id, on_progress=show)
+            await task
+            return status
+
+    status = asyncio.run(go())
+    if status.state.value != "succeeded":
+        raise click.ClickException(f"the rebuild {status.state.value}: {status.error}")
+    if as_json:
+        _echo_json(status.result)
+        return
+    replayed = status.result["replayed"]
+    click.echo(", ".join(f"{n} {kind} events replayed" for kind, n in replayed.items()))

@@ -28,6 +28,13 @@ def register_routes():
 
 
 @hookimpl
+def register_jobs():
+    from flywheel.plugins.rlaas.rebuild import SPEC
+
+    return [SPEC]
+
+
+@hookimpl
 def register_cli_commands():
     from flywheel.plugins.rlaas.cli import rlaas
 
