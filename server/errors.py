@@ -88,8 +88,8 @@ def from_msgspec(exc: msgspec.ValidationError | msgspec.DecodeError, *, prefix: 
     field = prefix + match.group(1) if match else None
     message = text[: match.start()] if match else text
     unknown = unknown_field(message)
-    if unknown and field is not None:  # msgspec names the object holding an unknown key: name the key
-        field = f"{field}.{unknown}"
+    if unknown:  # msgspec names the object holding an unknown key (nothing at the top): name the key
+        field = f"{field or prefix}.{unknown}"
     if isinstance(exc, msgspec.ValidationError):
         return InvalidInput(message, field=field)
     return ApiError(f"malformed body: {message}", code="malformed_body", field=field)

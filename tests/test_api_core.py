@@ -247,3 +247,12 @@ async def test_metrics_count_requests_and_jobs(client, tenant):
     text = (await client.get("/metrics")).text
     assert "flywheel_requests_total" in text or "litestar_requests_total" in text or "requests_total" in text
     assert "flywheel_jobs_total" in text
+
+
+async def test_a_misspelt_payload_field_lists_the_fields_the_job_takes(client, tenant):
+    r = await client.post("/v1/jobs", json={"name": "drives.score_fleet", "payload": {"date": "2013-04-30"}},
+                          headers=tenant.headers)
+    body = error_of(r, 422, "validation_error")
+    assert body["field"] == "$.payload.date"
+    assert "drives.score_fleet takes: day" in body["message"]
+    assert [d["field"] for d in body["details"]] == ["$.payload.day"]

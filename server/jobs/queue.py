@@ -9,6 +9,7 @@ from uuid import UUID
 
 import msgspec
 
+from flywheel.contracts.errors import ErrorDetail
 from flywheel.contracts.jobs import JobSpec
 from flywheel.server.errors import (
     ApiError,
@@ -44,7 +45,14 @@ def validate_payload(spec: JobSpec, payload: Any) -> Any:
     try:
         return msgspec.convert(payload if payload is not None else {}, spec.payload)
     except msgspec.ValidationError as exc:
-        raise from_msgspec(exc, prefix="$.payload") from None
+        error = from_msgspec(exc, prefix="$.payload")
+        fields = spec.payload.__struct_fields__
+        if error.field and error.field.count(".") == 2 and error.field.rsplit(".", 1)[1] not in fields:
+            # A misspelt field: say which ones the job takes (`day`, not `date`).
+            error.message = f"{error.message.rstrip()}; {spec.name} takes: {', '.join(fields) or 'no fields'}"
+            error.details = [ErrorDetail(code="allowed_field", message=f"{spec.name} takes {name!r}",
+                                         field=f"$.payload.{name}") for name in fields]
+        raise error from None
 
 
 def _prepare(state: AppState, name: str, payload: Any, tenant_id: UUID | None) -> tuple[JobSpec, Any]:
