@@ -259,6 +259,7 @@ async def test_train_smoke_cli(flywheel_settings, database):
     assert result.exit_code == 0, result.output
     assert "drives.h30 v1 on the test split" in result.output and "roc_auc" in result.output
     tenant_id = await database.fetchval("SELECT id FROM tenants WHERE name = $1", name)
+    assert f"smoke run in tenant '{name}' (created now, id {tenant_id})" in " ".join(result.output.split())
     assert await database.fetchval("SELECT count(*) FROM drives_risk WHERE tenant_id = $1", tenant_id) > 1000
     jobs = await database.fetch("SELECT name, state FROM jobs WHERE tenant_id = $1 ORDER BY created_at", tenant_id)
     assert [(j["name"], j["state"]) for j in jobs] == [("drives.build_features", "succeeded"),

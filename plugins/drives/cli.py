@@ -98,11 +98,14 @@ def train(tenant: str | None, smoke: bool, split: str, activate: bool, horizon: 
             name = tenant or "drives-smoke"
             try:
                 t = await find_tenant(state, name)
+                made = False
             except NotFound:
                 if not smoke:
                     raise click.ClickException(f"no tenant {name!r}") from None
-                t = await create_tenant(state, name)
+                t, made = await create_tenant(state, name), True
             if smoke:
+                console.print(f"smoke run in tenant {t.name!r} ({'created now' if made else 'already there'}, "
+                              f"id {t.id}); its synthetic fleet stays there: flywheel tenants list")
                 from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 
                 with console.status("generating a 1,500-drive, 100-day synthetic fleet"):

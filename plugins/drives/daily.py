@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from flywheel.plugins.drives.contracts import KEY_COLUMNS, ImportResult, SmartDaily
+from flywheel.plugins.drives.csv_errors import explain_arrow_error, first_line
 
 REQUIRED = ("date", "serial_number", "model", "capacity_bytes", "failure")
 SMART_COLUMN = re.compile(r"^smart_\d{1,3}_(normalized|raw)$")
@@ -79,28 +80,30 @@ def read_csv(path: Path) -> pa.Table:
     try:
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types,
                                                                           strings_can_be_null=False))
-    except (pa.ArrowInvalid, OSError) as exc:
-        # pyarrow names the column and the value ("CSV conversion error to double: invalid value 'x'")
-        # or the row shape ("Expected 85 columns, got 3: ...").
+    except pa.ArrowInvalid as exc:
+        # pyarrow names the column's position and the value, or the short row: find the line.
+        raise DrivesImportError(explain_arrow_error(path, columns, str(exc))) from None
+    except OSError as exc:
         raise DrivesImportError(f"{path.name}: {exc}") from None
     _check(table, path.name)
     return table
 
 
 def _check(table: pa.Table, name: str) -> None:
+    """Refuse the file at its first bad row, naming the line and the column."""
     if table.num_rows == 0:
         raise DrivesImportError(f"{name}: no rows")
-    for column in ("date", "failure"):
-        nulls = table.column(column).null_count
-        if nulls:
-            raise DrivesImportError(f"{name}: {nulls} row(s) without {column}")
-    for column in ("serial_number", "model"):
-        empty = pc.sum(pc.equal(pc.utf8_length(table.column(column)), 0)).as_py() or 0
-        if empty:
-            raise DrivesImportError(f"{name}: {empty} row(s) with an empty {column}")
-    bad = pc.sum(pc.invert(pc.is_in(table.column("failure"), pa.array([0, 1], pa.int8())))).as_py() or 0
-    if bad:
-        raise DrivesImportError(f"{name}: failure must be 0 or 1 ({bad} row(s) are not)")
+    problems = [(column, pc.is_null(table.column(column)), "no value") for column in ("date", "failure")]
+    problems += [(column, pc.equal(pc.utf8_length(table.column(column)), 0), "an empty value")
+                 for column in ("serial_number", "model")]
+    problems.append(("failure", pc.invert(pc.is_in(table.column("failure"), pa.array([0, 1], pa.int8()))),
+                     "a value other than 0 or 1"))
+    for column, mask, what in problems:
+        bad = pc.sum(mask).as_py() or 0
+        if bad:
+            line = first_line(mask.fill_null(False).to_pylist())
+            more = f" ({bad} rows in all)" if bad > 1 else ""
+            raise DrivesImportError(f"{name} line {line}, column {column}: {what}{more}")
 
 
 def table_rows(table: pa.Table, tenant_id: UUID, source: str) -> list[tuple]:
