@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
 from flywheel.server import __version__
+from flywheel.server.api.docs_assets import docs_assets_router, render_plugins
 from flywheel.server.api.health import healthz, metrics, readyz
 from flywheel.server.api.jobs import JobController
 from flywheel.server.api.keys import TenantController
@@ -32,7 +33,7 @@ from flywheel.server.ingest.fastpath import IngestFastPath
 from flywheel.server.input_guard import input_guard
 from flywheel.server.jobs.core_jobs import CORE_CRONS, CORE_JOBS
 from flywheel.server.models.api import ModelController
-from flywheel.server.openapi import document_errors
+from flywheel.server.openapi import document_api
 from flywheel.server.plugin_manager import FlywheelPluginManager, create_plugin_manager
 from flywheel.server.settings import Settings
 from flywheel.server.state import AppState
@@ -82,7 +83,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     plugin_routes = [handler for _, handler in state.contributions.routes]
     prometheus = PrometheusConfig(app_name="flywheel", group_path=True, exclude=["/metrics"])
     app = Litestar(
-        route_handlers=[*CORE_ROUTES, *plugin_routes, console_router(state)],
+        route_handlers=[*CORE_ROUTES, *plugin_routes, console_router(state), docs_assets_router()],
         lifespan=[lifespan],
         middleware=[
             *([request_tracing_middleware()] if tracing_enabled() else []),
@@ -99,8 +100,9 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
         template_config=console_templates(state),
         openapi_config=OpenAPIConfig(
             title="Flywheel", version=__version__, path="/schema",
-            # The document and its viewers are public, like /healthz.
-            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
+            # The document and its viewer are public, like /healthz, and not API operations themselves.
+            openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False),
+            render_plugins=render_plugins(),  # Swagger UI with its assets served here: works offline
             components=Components(security_schemes={
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="Flywheel API key")}),
             security=[{"apiKey": []}],
@@ -108,9 +110,10 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
         compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        logging_config=None,  # logging is configured once, by configure_logging (server/telemetry.py)
     )
     app.state.flywheel = state
-    document_errors(app)
+    document_api(app)
     if settings.ingest_fast_path:
         app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus)
     fast = fast_routes_of(app)

@@ -80,3 +80,13 @@ def test_a_command_logs_json_lines_only(flywheel_settings):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines, "the worker says something at DEBUG"
     assert all(isinstance(json.loads(line), dict) for line in lines), result.stderr
+
+
+def test_building_the_app_keeps_the_log_format(logging_restored, capsys, flywheel_settings):
+    """Litestar configures logging of its own unless told not to: the app must leave ours alone."""
+    from flywheel.server.app import create_app
+
+    configure_logging(msgspec.structs.replace(flywheel_settings, log_json=True))
+    create_app(flywheel_settings)
+    logging.getLogger("uvicorn.error").warning("after the app")
+    assert json.loads(capsys.readouterr().err.splitlines()[-1])["event"] == "after the app"

@@ -75,8 +75,12 @@ async def readyz(state: State) -> Response[Readiness]:
     return Response(Readiness(status=status, checks=results), status_code=200)
 
 
-@get("/metrics", opt={"public": True}, operation_id="metrics", tags=["ops"], include_in_schema=False,
+@get("/metrics", opt={"public": True}, operation_id="metrics", tags=["ops"], media_type="text/plain",
      sync_to_thread=False)
 def metrics() -> Response[bytes]:
-    """Prometheus exposition."""
+    """Prometheus metrics, in the text exposition format.
+
+    Requests (by route template), ingestion, jobs and scoring; public like `/healthz`, for a
+    scraper without an API key.
+    """
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

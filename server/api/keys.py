@@ -24,6 +24,7 @@ class TenantController(Controller):
 
     @get("/keys", operation_id="listKeys", opt={"scope": "admin"})
     async def list_keys(self, state: State, principal: Caller) -> list[ApiKeyRead]:
+        """The tenant's API keys, revoked ones included (never their secrets)."""
         return await service.list_keys(state.flywheel.db, principal.tenant_id)
 
     @post("/keys", operation_id="createKey", opt={"scope": "admin"})
@@ -33,6 +34,7 @@ class TenantController(Controller):
 
     @delete("/keys/{key_id:uuid}", operation_id="revokeKey", opt={"scope": "admin"}, status_code=200)
     async def revoke_key(self, state: State, principal: Caller, key_id: FromPath[UUID]) -> ApiKeyRead:
+        """Revoke a key of the tenant: refused (401) at once here, within seconds on other replicas."""
         revoked = await service.revoke_key(state.flywheel.db, principal.tenant_id, key_id)
         state.flywheel.keys.forget()
         return revoked

@@ -10,4 +10,5 @@ from flywheel.contracts.plugins import PluginRead
 
 @get("/v1/plugins", operation_id="listPlugins", tags=["plugins"])
 async def list_plugins(state: State) -> list[PluginRead]:
+    """The loaded plugins: each one's name, version and the hooks it implements."""
     return state.flywheel.pm.describe()

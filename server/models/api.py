@@ -97,6 +97,7 @@ class ModelController(Controller):
     @get("/{family:str}/versions/{version:int}", operation_id="getModelVersion")
     async def get_model_version(self, state: State, principal: Caller, family: Family,
                                 version: Version) -> ModelVersionRead:
+        """One version of a family: its state (training, ready, failed), metrics and training job."""
         return await registry.get_version(state.flywheel.db, principal.tenant_id, family, version)
 
     @post("/{family:str}/train", operation_id="trainModel", status_code=202, opt={"scope": "write"},
@@ -118,11 +119,16 @@ class ModelController(Controller):
           opt={"scope": "admin"})
     async def activate_model(self, state: State, principal: Caller, family: Family,
                              version: Version) -> ActivateResult:
-        """Serve `version` from now on, on every replica (within a second, without failed requests)."""
+        """Serve `version` from now on, on every replica (within a second, without failed requests).
+
+        No body: the family and version are in the path. Only a `ready` version can be activated
+        (409 `model_not_ready` otherwise); the answer names the version it replaces (`previous_version`),
+        which stays in the registry to activate again.
+        """
         family_of(state.flywheel, family)
         return await registry.activate(state.flywheel.db, principal.tenant_id, family, version)
 
-    @post("/{family:str}/score", operation_id="score", status_code=200, opt=SCORING)
+    @post("/{family:str}/score", operation_id="score", status_code=200, opt={**SCORING, "openapi_body": "score_row"})
     async def score(self, request: Request, state: State, principal: Caller, family: Family,
                     explain: Explain = 0) -> ScoreResult:
         """Score one row: a JSON object of named features (see the family's `features`).
@@ -141,12 +147,16 @@ class ModelController(Controller):
         SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)
         return result
 
-    @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200, opt=SCORING)
+    @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200,
+          opt={**SCORING, "openapi_body": "score_batch", "errors": {415: "a Content-Type other than JSON or msgpack"}})
     async def score_batch(self, request: Request, state: State, principal: Caller, family: Family,
                           explain: Explain = 0) -> BatchScoreResult:
-        """Score many rows: `{"rows": [{...}, ...]}` as JSON or msgpack (`Content-Type: application/msgpack`),
-        at most 10,000 rows (1,000 with `explain`). Errors name the row and feature
-        (`$.rows[3].age`)."""
+        """Score many rows at once.
+
+        The body is `{"rows": [{...}, ...]}` as JSON or msgpack (`Content-Type: application/msgpack`),
+        at most 10,000 rows (1,000 with `explain`). `scores[i]` and `margins[i]` are row i's. Errors
+        name the row and feature (`$.rows[3].age`).
+        """
         started = time.perf_counter()
         model = await state.flywheel.models.active(principal.tenant_id, family)
         content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
