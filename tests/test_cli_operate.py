@@ -72,6 +72,15 @@ def test_jobs_cancel_and_its_errors(env, two_versions, flywheel_settings):
     asyncio.run(insert())
     cancelled = json.loads(invoke(env, "jobs", "cancel", str(queued), "--json").stdout)
     assert cancelled["state"] == "cancelled" and cancelled["started_at"] is None
+    waited = invoke(env, "jobs", "wait", str(queued), "--json")
+    assert waited.exit_code == 1 and json.loads(waited.stdout)["state"] == "cancelled"  # ended, not succeeded
+
+
+def test_jobs_wait_for_a_finished_job(env, two_versions):
+    _, first, _ = two_versions
+    waited = invoke(env, "jobs", "wait", first["id"], "--json")
+    assert waited.exit_code == 0, waited.output
+    assert json.loads(waited.stdout)["result"]["version"] == 1
 
 
 def test_models_list_show_activate(env, two_versions):

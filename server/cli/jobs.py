@@ -77,6 +77,44 @@ def jobs_cancel(job_id: UUID, as_json: bool) -> None:
     run_api(go())
 
 
+@jobs.command("wait")
+@click.argument("job_id", type=click.UUID)
+@json_option
+def jobs_wait(job_id: UUID, as_json: bool) -> None:
+    """Follow a job with a progress bar until it ends; exit code 1 unless it succeeded."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    settings = settings_or_exit()
+
+    async def go():
+        from flywheel.server.jobs.status import follow_job
+
+        async with connected(settings) as st:
+            owner = await _owner(st, job_id)
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
+                          TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
+                bar = progress.add_task(str(job_id), total=None, message="")
+
+                def show(status) -> None:
+                    p = status.progress
+                    progress.update(bar, description=status.name, completed=p.current, total=p.total,
+                                    message=p.message or status.state.value)
+
+                return await follow_job(st.db, job_id, owner, show, interval=0.25)
+
+    result: list = []
+
+    async def keep():
+        result.append(await go())
+
+    run_api(keep())
+    status = result[0]
+    show_one(status, as_json=as_json)
+    if status.state is not JobState.SUCCEEDED:
+        raise SystemExit(1)
+
+
 async def _owner(state, job_id: UUID) -> UUID | None:
     """The job's tenant (None for a system job); 404 when there is no such job."""
     from flywheel.server.errors import NotFound
