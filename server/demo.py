@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
+import time
 from pathlib import Path
 
 import click
@@ -14,6 +17,7 @@ from flywheel.server.hooks import call_hook
 from flywheel.server.state import AppState
 
 DEMO_TENANT = "demo"
+DEMO_LOADING = "core.demo_loading"
 
 
 async def load_demo(state: AppState) -> Path:
@@ -29,9 +33,27 @@ async def load_demo(state: AppState) -> Path:
         key = created.secret
     base_url = f"http://{state.settings.host}:{state.settings.port}"
     _write_private(path, {"tenant": DEMO_TENANT, "tenant_id": str(tenant_id), "api_key": key, "base_url": base_url})
-    await call_hook(state.pm, "on_demo", trace_calls=state.settings.trace_hooks, state=state, tenant_id=tenant_id)
+    started = time.perf_counter()
+    loading = await call_hook(state.pm, "on_demo", trace_calls=state.settings.trace_hooks, state=state,
+                              tenant_id=tenant_id)
     click.echo(f"Demo tenant {DEMO_TENANT!r}: credentials in {path}", err=True)
+    state.extras[DEMO_LOADING] = asyncio.create_task(_announce(loading, started))
     return path
+
+
+async def _announce(loading: list[tuple[str, object]], started: float) -> None:
+    """Say when the demo data plugins load in the background (tasks `on_demo` returned) is all in."""
+    background = [(plugin, value) for plugin, value in loading if inspect.isawaitable(value)]
+    results = await asyncio.gather(*(value for _, value in background), return_exceptions=True)
+    if any(isinstance(result, asyncio.CancelledError) for result in results):
+        return  # stopped before it finished (Ctrl-C): the next start completes it
+    failed = [plugin for (plugin, _), result in zip(background, results, strict=True)
+              if isinstance(result, BaseException)]
+    took = time.perf_counter() - started
+    if failed:
+        click.echo(f"Demo data loaded in {took:.1f}s, except {', '.join(failed)} (see the log)", err=True)
+    else:
+        click.echo(f"Demo data loaded in {took:.1f}s: the README's examples can run", err=True)
 
 
 def _saved_key(path: Path, tenant_id) -> str | None:

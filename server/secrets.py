@@ -71,6 +71,18 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(None)
 
 
+def ensure_key_file(data_path: Path) -> None:
+    """Create `<data_dir>/secret.key` if it is missing: for a Flywheel that starts its own services.
+
+    Called before the embedded services' URLs fill the settings (after that,
+    `settings.embedded` no longer tells), so `make up` can seal secrets (the
+    traces plugin's chain keys, a policy's API key) without any setup.
+    """
+    path = data_path / KEY_FILE
+    if not path.exists():
+        _create_key_file(path)
+
+
 def _create_key_file(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = new_key().encode()

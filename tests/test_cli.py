@@ -124,6 +124,8 @@ def test_up_with_everything_embedded(open_tmp):
         _wait_ready(url, proc)
         creds = json.loads((data_dir / "demo-credentials.json").read_text())
         assert oct((data_dir / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+        # Embedded, secrets need no setup: the key that seals them was made beside the data, private.
+        assert oct((data_dir / "secret.key").stat().st_mode & 0o777) == "0o600"
         headers = {"Authorization": f"Bearer {creds['api_key']}"}
         plugins = httpx.get(f"{url}/v1/plugins", headers=headers).json()
         assert "example" in {p["name"] for p in plugins}

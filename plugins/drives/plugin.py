@@ -87,7 +87,8 @@ async def on_demo(state, tenant_id):
 
     from flywheel.plugins.drives.demo import seed_demo
 
-    state.extras["drives.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+    task = state.extras["drives.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+    return task  # the core says when every plugin's demo data is in
 
 
 @hookimpl

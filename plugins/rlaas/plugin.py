@@ -72,7 +72,8 @@ async def on_demo(state, tenant_id):
 
     from flywheel.plugins.rlaas.demo import seed_demo
 
-    state.extras["rlaas.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+    task = state.extras["rlaas.demo"] = asyncio.create_task(seed_demo(state, tenant_id))
+    return task  # the core says when every plugin's demo data is in
 
 
 @hookimpl

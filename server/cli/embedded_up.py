@@ -16,6 +16,10 @@ async def start_embedded(settings: Settings):
     """Start embedded Postgres and/or Redis under the data directory; returns
     settings pointing at them and the running services (to stop later)."""
     from flywheel.server.embedded import EmbeddedServices
+    from flywheel.server.secrets import ensure_key_file
+
+    if not settings.secret_key:
+        ensure_key_file(settings.data_path)  # embedded: secrets need no setup (server/secrets.py)
 
     services = EmbeddedServices(settings.data_path / "services",
                                 postgres=not settings.database_url, redis=not settings.redis_url)
