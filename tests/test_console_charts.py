@@ -1,4 +1,9 @@
-"""The console's SVG charts: well-formed, deterministic, escaped, accessible, and right."""
+"""The console's SVG charts: well-formed, deterministic, escaped, accessible, right, and laid out.
+
+Every chart this module renders is checked by the layout rule (no two labels
+overlap, none leaves the chart; see server/console/chart_layout.py for how
+label boxes are estimated): the chart functions are imported wrapped.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,29 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from markupsafe import Markup
 
-from flywheel.server.console.charts import (
-    bar_chart,
-    histogram,
-    histogram_counts,
-    line_chart,
-    nice_ticks,
-)
+from flywheel.server.console import charts
+from flywheel.server.console.chart_layout import layout_problems, text_boxes
+from flywheel.server.console.charts import histogram_counts, nice_ticks
+
+
+def _laid_out(chart):
+    """`chart`, asserting the layout rule on everything it draws."""
+
+    def render(*args, **kwargs):
+        svg = chart(*args, **kwargs)
+        problems = layout_problems(svg)
+        assert not problems, f"{chart.__name__}{args[:1]}: {problems}"
+        return svg
+
+    return render
+
+
+bar_chart, line_chart, histogram = (_laid_out(c) for c in (charts.bar_chart, charts.line_chart, charts.histogram))
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAY0 = date(2026, 3, 1)
@@ -113,7 +130,7 @@ def test_line_chart_with_long_ranges_ticks_months_and_accepts_datetimes():
     dates = [t for t in texts(parse(line_chart(long, title="t"))) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t or "")]
     assert dates and all(d.endswith("-01") for d in dates) and len(dates) <= 7
     moments = {"s": [(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=h), h) for h in range(12)]}
-    assert "2026-03-01 06:00" in texts(parse(line_chart(moments, title="t")))
+    assert {"2026-03-01", "04:00"} <= set(texts(parse(line_chart(moments, title="t"))))
     with pytest.raises(TypeError, match="one kind"):
         line_chart({"s": [(DAY0, 1), (3.0, 2)]}, title="mixed")
 
@@ -147,3 +164,84 @@ def test_nice_ticks_cover_the_range_in_round_steps(lo, hi):
     step = steps.pop()
     mantissa = step / 10 ** math.floor(math.log10(step))
     assert round(mantissa, 6) in (1, 2, 2.5, 5)
+
+
+# -- layout ---------------------------------------------------------------------
+
+def test_the_layout_check_sees_overlaps_and_labels_outside():
+    """The rule is not vacuous: two labels on one spot, and one past the edge, are caught."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100">'
+           '<text x="50" y="50" font-size="12">overlapping</text><text x="60" y="52" font-size="12">text</text>'
+           '<text x="190" y="20" font-size="12">too far</text>'
+           '<text x="14" y="50" text-anchor="middle" transform="rotate(-90 14 50)" font-size="12">rotated</text>'
+           '</svg>')
+    problems = layout_problems(svg)
+    assert "'overlapping' overlaps 'text'" in problems
+    assert any(p.startswith("'too far' leaves the chart") for p in problems)
+    boxes, size = text_boxes(svg)
+    rotated = next(b for b in boxes if b.text == "rotated")  # 7 chars: 50.4 px tall once turned
+    assert size == (200, 100) and rotated.y1 - rotated.y0 == pytest.approx(7 * 12 * 0.6)
+    assert rotated.x1 - rotated.x0 == pytest.approx(12)
+
+
+SMART_COUNTERS = ["5 reallocated", "197 pending", "187 uncorrectable", "198 offline uncorrectable", "188 timeouts",
+                  "199 CRC errors"]
+
+
+def test_the_legend_wraps_and_names_every_series():
+    """The drive page's six SMART counters at its width (460 px): every name shows, on several rows."""
+    series = {name: [(DAY0 + timedelta(days=d), d * i) for d in range(30)] for i, name in enumerate(SMART_COUNTERS)}
+    root = parse(line_chart(series, title="SMART error counters", y_label="raw value", width=460, height=280,
+                            zero_based=True))
+    legend = [t for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert [t.text for t in legend] == SMART_COUNTERS
+    assert len({t.get("y") for t in legend}) >= 2, "six names do not fit on one row of 460 px"
+    # The plot starts below the last legend row.
+    lowest = max(float(t.get("y")) for t in legend)
+    assert all(float(line.get("y1")) > lowest for line in root.iter(f"{SVG}line") if line.get("stroke") == "#e3e3e3")
+
+
+@pytest.mark.parametrize("width", [300, 460, 640])
+def test_date_ticks_never_overlap(width):
+    for days in (7, 30, 90, 400):
+        line_chart({"failures": [(DAY0 + timedelta(days=d), d % 5) for d in range(days)]}, title="t", width=width)
+    hours = {"s": [(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=h), h) for h in range(40)]}
+    labels = texts(parse(line_chart(hours, title="t", width=width)))
+    assert "2026-03-02" in labels or "2026-03-01" in labels
+
+
+def test_category_labels_never_overlap_and_are_clipped_to_their_bar():
+    models = {f"ST{i}000NM0055-1V4104": i + 1 for i in range(12)}  # real drive model names are long
+    root = parse(bar_chart(models, title="At-risk drives by model", y_label="drives", width=460, height=280))
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.startswith("ST")]
+    assert labels and all(t.endswith("…") for t in labels)
+    # Every bar keeps its full name in its tooltip.
+    assert len([r for r in root.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]) == 12
+    bar_chart({str(i): i for i in range(200)}, title="many", width=300, height=200)
+    bar_chart({"a": 1_250_000, "b": 2_500_000}, title="wide ticks", y_label="bytes", width=300, height=200)
+
+
+def test_a_single_point_reads_as_a_value():
+    root = parse(line_chart({"risk": [(DAY0, 0.4213)]}, title="Risk history", width=460, height=280,
+                            zero_based=True))
+    values = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "value"]
+    assert values == ["0.4213"]
+    assert float(root.find(f".//{SVG}circle").get("r")) > 2.5  # a marker, not a speck
+    two = parse(line_chart({"a": [(DAY0, 3)], "b": [(DAY0, 3)]}, title="same value", width=300, height=200))
+    assert sorted(t.text for t in two.iter(f"{SVG}text") if t.get("class") == "value") == ["a 3", "b 3"]
+    # Not near zero: the axis spans the value, not a unit either side of it.
+    ticks = [float(t.replace(",", "")) for t in texts(parse(line_chart({"s": [(DAY0, 0.003)]}, title="tiny")))
+             if re.fullmatch(r"-?\d[\d,]*(\.\d+)?(e-?\d+)?", t)]
+    assert max(ticks) - min(ticks) < 0.01
+
+
+def test_long_titles_and_axis_labels_are_clipped_not_cut_off():
+    long = "A title far too long for the narrow chart it sits on top of, going on and on"
+    histogram([1, 2, 3], title=long, x_label=long, y_label=long, width=300, height=200)
+
+
+def test_charts_scale_with_their_container():
+    root = parse(bar_chart({"a": 1}, title="t", width=460, height=280))
+    assert root.get("viewBox") == "0 0 460 280" and root.get("preserveAspectRatio") == "xMidYMid meet"
+    css = (Path(charts.__file__).parent / "static" / "console.css").read_text()
+    assert re.search(r"svg\.chart \{[^}]*width: 100%; height: auto", css)

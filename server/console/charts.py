@@ -4,7 +4,10 @@ Each function returns inline SVG as `markupsafe.Markup` (safe to drop into a
 Jinja template; in Python it is a `str`). Output is deterministic: the same
 data gives the same bytes. Every label is escaped. Charts are accessible:
 ``role="img"``, an ``aria-label`` and a ``<title>`` with the chart's title, and
-a ``<desc>`` listing the data. In templates they are globals::
+a ``<desc>`` listing the data. Labels never overlap or leave the chart: a
+legend wraps onto more rows, crowded ticks are thinned, long labels clipped
+(chart_frame.py places them; chart_layout.py checks). Charts scale to the
+width of their container by their viewBox. In templates they are globals::
 
     {{ bar_chart({"ok": 12, "failed": 3}, title="Jobs by state") }}
     {{ line_chart({"p50": [(day, 0.2), ...]}, title="Latency", y_label="s") }}
@@ -20,11 +23,20 @@ from datetime import UTC, date, datetime
 
 from markupsafe import Markup, escape
 
+from flywheel.server.console.chart_frame import (
+    DESC_ITEMS,
+    FONT,
+    LEGEND_ROW,
+    TOP,
+    Frame,
+    f,
+    fit,
+    num,
+    text_width,
+)
+
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-FONT = 'font-family="system-ui, sans-serif" font-size="12" fill="#333"'
-_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 34, 46
-_DESC_ITEMS = 24
 
 Number = int | float
 XValue = date | datetime | int | float
@@ -36,7 +48,7 @@ def bar_chart(data: Mapping[str, Number] | Iterable[tuple[str, Number]], *, titl
     raw = [(str(k), v) for k, v in (data.items() if isinstance(data, Mapping) else data)
            if v is not None and math.isfinite(float(v))]
     items = [(k, float(v)) for k, v in raw]
-    frame = _Frame("bar", title, width, height, x_label, y_label)
+    frame = Frame("bar", title, width, height, x_label, y_label)
     if not items:
         return frame.empty()
     ticks = nice_ticks(min(0.0, *(v for _, v in items)), max(0.0, *(v for _, v in items)),
@@ -44,26 +56,25 @@ def bar_chart(data: Mapping[str, Number] | Iterable[tuple[str, Number]], *, titl
     y = frame.y_scale(ticks)
     band = frame.plot_w / len(items)
     bar_w = max(1.0, band * 0.8)
-    every = max(1, math.ceil(len(items) * 48 / frame.plot_w))  # label every n-th bar when crowded
-    max_chars = max(3, int(band * every / 7))
     parts = frame.y_axis(ticks, y)
     for i, (label, value) in enumerate(items):
         x = frame.left + i * band + (band - bar_w) / 2
         top, bottom = sorted((y(value), y(0.0)))
-        parts.append(f'<rect x="{_f(x)}" y="{_f(top)}" width="{_f(bar_w)}" height="{_f(max(bottom - top, 0.5))}" '
-                     f'fill="{escape(color)}"><title>{escape(label)}: {escape(_num(value))}</title></rect>')
-        if i % every == 0:
-            parts.append(f'<text x="{_f(x + bar_w / 2)}" y="{_f(frame.bottom + 16)}" text-anchor="middle" {FONT}>'
-                         f'{escape(_clip(label, max_chars))}</text>')
+        parts.append(f'<rect x="{f(x)}" y="{f(top)}" width="{f(bar_w)}" height="{f(max(bottom - top, 0.5))}" '
+                     f'fill="{escape(color)}"><title>{escape(label)}: {escape(num(value))}</title></rect>')
+    parts += frame.category_labels([label for label, _ in items], band)
     parts.append(frame.x_axis_line(y(0.0)))
-    return frame.render(parts, [f"{label}: {_num(value)}" for label, value in items])
+    return frame.render(parts, [f"{label}: {num(value)}" for label, value in items])
 
 
 def line_chart(series: Mapping[str, Iterable[tuple[XValue, Number | None]]], *, title: str, x_label: str = "",
                y_label: str = "", width: int = 640, height: int = 320, zero_based: bool = False) -> Markup:
     """One line per series; x values are dates, datetimes or numbers (all of one kind).
 
-    A missing value (None or NaN) breaks the line. Points are sorted by x.
+    A missing value (None or NaN) breaks the line. Points are sorted by x. A
+    series with a single point is labelled with its value (a lone dot says
+    nothing by itself). With more than one series, a legend above the plot
+    wraps onto as many rows as the names need.
     """
     clean: list[tuple[str, list[tuple[float, float | None]]]] = []
     kind = None
@@ -76,8 +87,9 @@ def line_chart(series: Mapping[str, Iterable[tuple[XValue, Number | None]]], *, 
             integer = integer and (value is None or isinstance(v, int))
             pts.append((_x_number(x, kind), value))
         clean.append((str(name), sorted(pts, key=lambda p: p[0])))
-    legend = len(clean) > 1
-    frame = _Frame("line", title, width, height, x_label, y_label, legend_rows=1 if legend else 0)
+    legend = legend_layout([name for name, _ in clean], width) if len(clean) > 1 else []
+    rows = 1 + max((row for _, row, _ in legend), default=-1)
+    frame = Frame("line", title, width, height, x_label, y_label, legend_rows=rows)
     values = [v for _, pts in clean for _, v in pts if v is not None]
     xs = [x for _, pts in clean for x, _ in pts]
     if not values:
@@ -85,6 +97,9 @@ def line_chart(series: Mapping[str, Iterable[tuple[XValue, Number | None]]], *, 
     lo, hi = min(values), max(values)
     if zero_based:
         lo, hi = min(lo, 0.0), max(hi, 0.0)
+    elif lo == hi:  # one value: a range around it, not a unit either side of a tiny number
+        pad = abs(lo) * 0.25 or 1.0
+        lo, hi = lo - pad, hi + pad
     ticks = nice_ticks(lo, hi, integer=integer)
     y = frame.y_scale(ticks)
     x_lo, x_hi = min(xs), max(xs)
@@ -96,36 +111,70 @@ def line_chart(series: Mapping[str, Iterable[tuple[XValue, Number | None]]], *, 
 
     parts = frame.y_axis(ticks, y)
     parts.append(frame.x_axis_line(frame.bottom))
-    parts += frame.x_ticks([(x(tick), _x_label(tick, kind)) for tick in _x_ticks(x_lo, x_hi, kind)])
-    desc = []
+    ticks_x = _x_ticks(x_lo, x_hi, kind)
+    parts += frame.x_ticks([(x(tick), label) for tick, label in zip(ticks_x, _tick_labels(ticks_x, kind))])
+    desc, singles = [], []
     for i, (name, pts) in enumerate(clean):
         color = PALETTE[i % len(PALETTE)]
-        path, run = [], 0
-        for px, v in pts:
-            if v is None:
-                run = 0
-                continue
-            path.append(f"{'L' if run else 'M'}{_f(x(px))},{_f(y(v))}")
-            run += 1
-        parts.append(f'<g class="series" data-series="{escape(name)}"><title>{escape(name)}</title>')
-        if path:
-            parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2" '
-                         f'stroke-linejoin="round"/>')
-        if len(pts) <= 60:
-            for px, v in pts:
-                if v is not None:
-                    parts.append(f'<circle cx="{_f(x(px))}" cy="{_f(y(v))}" r="2.5" fill="{color}">'
-                                 f'<title>{escape(name)} {escape(_x_label(px, kind))}: {escape(_num(v))}</title>'
-                                 f'</circle>')
-        parts.append("</g>")
-        shown = [f"{_x_label(px, kind)} {_num(v)}" for px, v in pts if v is not None]
-        desc.append(f"{name}: " + ", ".join(shown[:_DESC_ITEMS]) + (" …" if len(shown) > _DESC_ITEMS else ""))
-        if legend:
-            lx = frame.left + i * 130
-            parts.append(f'<line x1="{_f(lx)}" x2="{_f(lx + 16)}" y1="{_f(_TOP + 2)}" y2="{_f(_TOP + 2)}" '
-                         f'stroke="{color}" stroke-width="3"/>')
-            parts.append(f'<text x="{_f(lx + 20)}" y="{_f(_TOP + 6)}" {FONT}>{escape(_clip(name, 16))}</text>')
-    return frame.render(parts, desc)
+        shown = [(px, v) for px, v in pts if v is not None]
+        parts += _series(name, pts, color, x, y, kind)
+        if len(shown) == 1:
+            singles.append((name if legend else "", shown[0], color))
+        text = [f"{_x_label(px, kind)} {num(v)}" for px, v in shown]
+        desc.append(f"{name}: " + ", ".join(text[:DESC_ITEMS]) + (" …" if len(text) > DESC_ITEMS else ""))
+    parts += frame.value_labels([(x(px), y(v), f"{who} {num(v)}".strip(), color) for who, (px, v), color in singles])
+    return frame.render(parts + _legend(legend), desc)
+
+
+def _legend(entries: list[tuple[str, int, float]]) -> list[str]:
+    """A swatch and a name per series, where `legend_layout` put them."""
+    parts = []
+    for i, (name, row, at) in enumerate(entries):
+        color = PALETTE[i % len(PALETTE)]
+        base = TOP + 6 + LEGEND_ROW * row
+        parts.append(f'<line x1="{f(at)}" x2="{f(at + 16)}" y1="{f(base - 4)}" y2="{f(base - 4)}" '
+                     f'stroke="{color}" stroke-width="3"/>')
+        parts.append(f'<text class="legend" x="{f(at + 20)}" y="{f(base)}" {FONT}>{escape(name)}</text>')
+    return parts
+
+
+def _series(name: str, pts: list[tuple[float, float | None]], color: str, x, y, kind: str) -> list[str]:
+    """One series' line (broken at missing values) and, when few enough to see, its points."""
+    path, run = [], 0
+    for px, v in pts:
+        if v is None:
+            run = 0
+            continue
+        path.append(f"{'L' if run else 'M'}{f(x(px))},{f(y(v))}")
+        run += 1
+    parts = [f'<g class="series" data-series="{escape(name)}"><title>{escape(name)}</title>']
+    if path:
+        parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2" '
+                     f'stroke-linejoin="round"/>')
+    valid = [(px, v) for px, v in pts if v is not None]
+    if len(pts) <= 60:
+        radius = "4" if len(valid) == 1 else "2.5"
+        for px, v in valid:
+            parts.append(f'<circle cx="{f(x(px))}" cy="{f(y(v))}" r="{radius}" fill="{color}">'
+                         f'<title>{escape(name)} {escape(_x_label(px, kind))}: {escape(num(v))}</title>'
+                         f'</circle>')
+    parts.append("</g>")
+    return parts
+
+
+def legend_layout(names: list[str], width: int) -> list[tuple[str, int, float]]:
+    """(shown name, row, x) of each legend entry: left to right, wrapping onto a new row
+    when the next entry would pass the right edge (names too long for a row are clipped)."""
+    left, right = 12.0, width - 8.0
+    out, row, at = [], 0, left
+    for name in names:
+        shown = fit(name, right - left - 20)
+        need = 20 + text_width(shown)
+        if at > left and at + need > right:
+            row, at = row + 1, left
+        out.append((shown, row, at))
+        at += need + 14
+    return out
 
 
 def histogram(values: Iterable[Number | None], *, title: str, bins: int | Sequence[Number] = 10,
@@ -137,7 +186,7 @@ def histogram(values: Iterable[Number | None], *, title: str, bins: int | Sequen
     outside explicit edges are left out. None and NaN are ignored.
     """
     data = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))
-    frame = _Frame("histogram", title, width, height, x_label, y_label)
+    frame = Frame("histogram", title, width, height, x_label, y_label)
     edges = histogram_edges(data, bins)
     if not data or not edges:
         return frame.empty()
@@ -152,12 +201,12 @@ def histogram(values: Iterable[Number | None], *, title: str, bins: int | Sequen
     parts = frame.y_axis(ticks, y)
     for left, right, count in zip(edges, edges[1:], counts):
         x0, x1 = x(left), x(right)
-        parts.append(f'<rect x="{_f(x0)}" y="{_f(y(count))}" width="{_f(max(x1 - x0 - 1, 0.5))}" '
-                     f'height="{_f(y(0) - y(count))}" fill="{escape(color)}">'
-                     f'<title>{escape(_num(left))} to {escape(_num(right))}: {count}</title></rect>')
+        parts.append(f'<rect x="{f(x0)}" y="{f(y(count))}" width="{f(max(x1 - x0 - 1, 0.5))}" '
+                     f'height="{f(y(0) - y(count))}" fill="{escape(color)}">'
+                     f'<title>{escape(num(left))} to {escape(num(right))}: {count}</title></rect>')
     parts.append(frame.x_axis_line(y(0.0)))
-    parts += frame.x_ticks([(x(tick), _num(tick)) for tick in nice_ticks(lo, hi, clamp=True)])
-    desc = [f"{_num(a)} to {_num(b)}: {c}" for a, b, c in zip(edges, edges[1:], counts)]
+    parts += frame.x_ticks([(x(tick), num(tick)) for tick in nice_ticks(lo, hi, clamp=True)])
+    desc = [f"{num(a)} to {num(b)}: {c}" for a, b, c in zip(edges, edges[1:], counts)]
     return frame.render(parts, [f"{len(data)} values"] + desc)
 
 
@@ -209,79 +258,6 @@ def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False, c
     if clamp:
         ticks = [t for t in ticks if lo - 1e-9 * step <= t <= hi + 1e-9 * step]
     return ticks
-
-
-class _Frame:
-    """The shared parts of a chart: the box, title, axes labels, y grid."""
-
-    def __init__(self, kind: str, title: str, width: int, height: int, x_label: str, y_label: str,
-                 legend_rows: int = 0) -> None:
-        self.kind, self.title, self.width, self.height = kind, str(title), int(width), int(height)
-        self.x_label, self.y_label = str(x_label), str(y_label)
-        self.left = _LEFT
-        self.top = _TOP + 18 * legend_rows
-        self.right = self.width - _RIGHT
-        self.bottom = self.height - _BOTTOM
-        self.plot_w = max(self.right - self.left, 10)
-        self.plot_h = max(self.bottom - self.top, 10)
-
-    def y_scale(self, ticks: list[float]):
-        lo, hi = ticks[0], ticks[-1]
-        return lambda v: self.bottom - (v - lo) / (hi - lo) * self.plot_h
-
-    def y_axis(self, ticks: list[float], y) -> list[str]:
-        parts = []
-        for tick in ticks:
-            parts.append(f'<line x1="{_f(self.left)}" x2="{_f(self.right)}" y1="{_f(y(tick))}" y2="{_f(y(tick))}" '
-                         f'stroke="#e3e3e3"/>')
-            parts.append(f'<text x="{_f(self.left - 6)}" y="{_f(y(tick) + 4)}" text-anchor="end" {FONT}>'
-                         f'{escape(_num(tick))}</text>')
-        parts.append(f'<line x1="{_f(self.left)}" x2="{_f(self.left)}" y1="{_f(self.top)}" y2="{_f(self.bottom)}" '
-                     f'stroke="#666"/>')
-        return parts
-
-    def x_ticks(self, ticks: list[tuple[float, str]]) -> list[str]:
-        parts = []
-        for at, label in ticks:
-            # A label at the right edge would be cut off: it ends at its tick instead.
-            anchor = "end" if at > self.right - 3.5 * len(label) else "middle"
-            parts.append(f'<line x1="{_f(at)}" x2="{_f(at)}" y1="{_f(self.bottom)}" y2="{_f(self.bottom + 4)}" '
-                         f'stroke="#666"/>')
-            parts.append(f'<text x="{_f(at)}" y="{_f(self.bottom + 16)}" text-anchor="{anchor}" {FONT}>'
-                         f'{escape(label)}</text>')
-        return parts
-
-    def x_axis_line(self, at: float) -> str:
-        return f'<line x1="{_f(self.left)}" x2="{_f(self.right)}" y1="{_f(at)}" y2="{_f(at)}" stroke="#666"/>'
-
-    def empty(self) -> Markup:
-        note = (f'<text x="{_f(self.width / 2)}" y="{_f(self.height / 2)}" text-anchor="middle" {FONT}>'
-                "No data</text>")
-        return self.render([note], ["no data"], axes_labels=False)
-
-    def render(self, parts: list[str], desc: list[str], *, axes_labels: bool = True) -> Markup:
-        title = escape(self.title)
-        head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{self.kind}" data-chart="{self.kind}" '
-                f'role="img" aria-label="{title}" width="{self.width}" height="{self.height}" '
-                f'viewBox="0 0 {self.width} {self.height}">'
-                f"<title>{title}</title><desc>{escape(self._describe(desc))}</desc>"
-                f'<rect x="0" y="0" width="{self.width}" height="{self.height}" fill="#fff"/>'
-                f'<text x="{_f(self.width / 2)}" y="18" text-anchor="middle" font-family="system-ui, sans-serif" '
-                f'font-size="14" font-weight="600" fill="#222">{title}</text>')
-        labels = []
-        if axes_labels and self.x_label:
-            labels.append(f'<text class="x-label" x="{_f(self.left + self.plot_w / 2)}" y="{_f(self.height - 8)}" '
-                          f'text-anchor="middle" {FONT}>{escape(self.x_label)}</text>')
-        if axes_labels and self.y_label:
-            cy = self.top + self.plot_h / 2
-            labels.append(f'<text class="y-label" x="14" y="{_f(cy)}" text-anchor="middle" '
-                          f'transform="rotate(-90 14 {_f(cy)})" {FONT}>{escape(self.y_label)}</text>')
-        return Markup(head + "".join(parts) + "".join(labels) + "</svg>")
-
-    def _describe(self, items: list[str]) -> str:
-        kind = {"bar": "Bar chart", "line": "Line chart", "histogram": "Histogram"}[self.kind]
-        shown = items[:_DESC_ITEMS] + (["…"] if len(items) > _DESC_ITEMS else [])
-        return f"{kind}. " + "; ".join(shown)
 
 
 def _x_kind(x: XValue) -> str:
@@ -349,26 +325,22 @@ def _x_label(value: float, kind: str) -> str:
     if kind == "datetime":
         moment = datetime.fromtimestamp(value * 86400.0, tz=UTC)
         return moment.strftime("%Y-%m-%d %H:%M") if moment.hour or moment.minute else moment.strftime("%Y-%m-%d")
-    return _num(value)
+    return num(value)
+
+
+def _tick_labels(ticks: list[float], kind: str) -> list[str]:
+    """Labels of x ticks; hours within a day are written as "06:00", with the date only
+    where it changes, so that the labels stay short enough to sit side by side."""
+    if kind != "datetime":
+        return [_x_label(t, kind) for t in ticks]
+    out, day = [], None
+    for tick in ticks:
+        moment = datetime.fromtimestamp(tick * 86400.0, tz=UTC)
+        out.append(_x_label(tick, kind) if moment.date() != day else moment.strftime("%H:%M"))
+        day = moment.date()
+    return out
 
 
 def _round(value: float, step: float) -> float:
     digits = max(0, -math.floor(math.log10(step)) + 2)
     return round(value, digits) + 0.0  # + 0.0: no "-0"
-
-
-def _num(v: float) -> str:
-    """A short, stable label for a number."""
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.4g}" if abs(v) >= 0.001 else f"{v:.2e}"
-
-
-def _f(v: float) -> str:
-    return f"{v:.1f}"
-
-
-def _clip(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[: max(chars - 1, 1)] + "…"

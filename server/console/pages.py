@@ -13,7 +13,7 @@ from flywheel.contracts.pages import Page
 
 # Top-level console paths of the core; a plugin with one of these names
 # cannot have pages (its pages would start with the same segment).
-CORE_SEGMENTS = frozenset({"", "login", "logout", "static"})
+CORE_SEGMENTS = frozenset({"", "login", "logout", "static", "jobs", "models", "events", "keys", "plugins"})
 
 
 class PageError(ValueError):

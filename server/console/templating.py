@@ -22,12 +22,20 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from flywheel.server import __version__
-from flywheel.server.console import charts
+from flywheel.server.console import charts, formatting
 from flywheel.server.console.pages import NavItem
 from flywheel.server.console.sessions import COOKIE_PATH, ConsoleSession
 
 CORE_TEMPLATES = "flywheel.server.console.templates"
 OVERVIEW = NavItem(href=f"{COOKIE_PATH}/", title="Overview", order=0, plugin="core")
+# The operator's pages: the tenant's work first, plugins' pages (order 10 and up) next,
+# the tenant's settings last.
+CORE_NAV = [OVERVIEW,
+            NavItem(href=f"{COOKIE_PATH}/jobs", title="Jobs", order=1, plugin="core"),
+            NavItem(href=f"{COOKIE_PATH}/models", title="Models", order=2, plugin="core"),
+            NavItem(href=f"{COOKIE_PATH}/events", title="Events", order=3, plugin="core"),
+            NavItem(href=f"{COOKIE_PATH}/keys", title="API keys", order=10_000, plugin="core"),
+            NavItem(href=f"{COOKIE_PATH}/plugins", title="Plugins", order=10_001, plugin="core")]
 
 
 def environment(nav: list[NavItem], template_packages: dict[str, list[str]]) -> Environment:
@@ -36,7 +44,7 @@ def environment(nav: list[NavItem], template_packages: dict[str, list[str]]) -> 
         loaders[plugin] = ChoiceLoader([PackageLoader(package, ".") for package in packages])
     env = Environment(loader=PrefixLoader(loaders), autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    items = sorted([OVERVIEW, *nav], key=lambda i: (i.order, i.title.lower(), i.href))
+    items = sorted([*CORE_NAV, *nav], key=lambda i: (i.order, i.title.lower(), i.href))
     env.globals.update(
         console_nav=items,
         console_session=console_session,
@@ -46,7 +54,9 @@ def environment(nav: list[NavItem], template_packages: dict[str, list[str]]) -> 
         bar_chart=charts.bar_chart,
         line_chart=charts.line_chart,
         histogram=charts.histogram,
+        **formatting.GLOBALS,
     )
+    env.filters.update(formatting.FILTERS)
     return env
 
 

@@ -111,7 +111,7 @@ async def home(request: Request, state: State, principal: Caller) -> Template:
         models.append({"family": name, "plugin": owner, "row": families.get(name)})
     jobs = await db.fetch(_JOBS, principal.tenant_id)
     states = {r["state"]: r["n"] for r in await db.fetch(_JOB_STATES, principal.tenant_id)}
-    job_states = {s: states.get(s, 0) for s in ("queued", "running", "succeeded", "failed")}
+    job_states = {s: states.get(s, 0) for s in ("queued", "running", "succeeded", "failed", "cancelled")}
     return Template("console/home.html", context={
         "session": console_session(request), "plugins": fw.pm.describe(), "models": models, "jobs": jobs,
         "job_states": job_states})
