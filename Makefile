@@ -10,7 +10,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # Debian packages the test suite uses (installed by `make test` when running
 # as root on Debian and missing).
-TEST_SYSTEM_PACKAGES ?= chromium
+# bubblewrap and python3-pytest for the sandboxes; podman, runc and debootstrap for the Docker-API
+# backend, whose test image is built from Debian's packages on first use (tests/sandbox_backends.py).
+TEST_SYSTEM_PACKAGES ?= chromium bubblewrap python3-pytest podman runc debootstrap
 
 .PHONY: up install install-test system-deps lint test clean
 

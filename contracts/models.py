@@ -19,18 +19,43 @@ import msgspec
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 
 
+class DynamicFeatures(msgspec.Struct):
+    """`ModelFamily(features=DynamicFeatures)`: no fixed features; every training names its
+    own (`TrainingData.features`) and every version is scored with its own. Since 0.3."""
+
+
+class TrainingData(msgspec.Struct, kw_only=True):
+    """What `load_training_data` may return instead of a bare table. Since 0.3.
+
+    - `table`: a `pyarrow.Table` as a bare return would be.
+    - `features`: this training's features, in order (None: the family's Struct). Their
+      types come from the table's columns: floats, integers, booleans, and strings (or
+      dictionaries of strings) as categoricals. Required for `DynamicFeatures` families.
+    - `monotone`: feature name -> -1, 0 or 1 for this training, over the family's own
+      (a request's `monotone` still wins).
+    """
+
+    table: Any
+    features: list[str] | None = None
+    monotone: dict[str, int] = {}
+
+
 class ModelFamily(msgspec.Struct, kw_only=True):
     """A kind of binary classifier a plugin trains and serves.
 
     - `features`: a Struct whose fields, in order, are the model's inputs. Field
-      types are `float`, `int` or `bool`, optionally `| None` (a missing value,
-      which LightGBM and the ONNX model treat as missing). ONNX input columns
-      always follow this order.
+      types are `float`, `int`, `bool` or `str` (a categorical: trained as a
+      LightGBM categorical, its categories recorded with each version), optionally
+      `| None` (a missing value, which LightGBM and the ONNX model treat as
+      missing). ONNX input columns always follow this order. `DynamicFeatures`
+      instead: each training chooses its features (`TrainingData.features`), and
+      each version is scored with its own.
     - `label`: the 0/1 target column in the training table.
     - `load_training_data`: ``async def load(ctx: JobContext, request: TrainModel)``
       returning a `pyarrow.Table` with the feature columns and the label (and
       `time_column` for time-based splits), or a str: a key prefix in the
-      tenant's object store holding a Parquet data set.
+      tenant's object store holding a Parquet data set, or a `TrainingData`
+      (the table with this training's feature list and monotone constraints).
     - `params`: LightGBM parameters for this family, any LightGBM accepts (plugin
       code is trusted; a training request may override those `TrainingParams`
       lists); `monotone`: feature name -> -1, 0 or 1.
@@ -171,10 +196,13 @@ class TrainModel(TrainRequest, kw_only=True, forbid_unknown_fields=True):
     family: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class FeatureInfo(msgspec.Struct):
+class FeatureInfo(msgspec.Struct, omit_defaults=True):
     name: str
-    type: Literal["float", "int", "bool"]
+    type: Literal["float", "int", "bool", "category"]
     nullable: bool
+    # A categorical's values, as trained: a value's position is the code the model sees
+    # (what ONNX gets); a value not listed scores as missing. Since 0.3.
+    categories: list[str] | None = None
 
 
 class ModelVersionRead(msgspec.Struct, kw_only=True):
@@ -230,10 +258,11 @@ class ModelInfo(msgspec.Struct, kw_only=True):
     card: str
 
 
-class Contribution(msgspec.Struct):
+class Contribution(msgspec.Struct, omit_defaults=True):
     feature: str
-    value: float | None
+    value: float | None  # a categorical's code (see `category`)
     contribution: float  # in log-odds: positive pushes the score up
+    category: str | None = None  # a categorical's value (None: missing or unseen). Since 0.3.
 
 
 class Explanation(msgspec.Struct):

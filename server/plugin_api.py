@@ -24,7 +24,7 @@ import msgspec
 
 from flywheel.contracts.events import Event, IngestResult
 from flywheel.contracts.jobs import JobRead
-from flywheel.contracts.models import Explanation, ModelVersionRead
+from flywheel.contracts.models import Explanation, ModelVersionRead, TrainModel
 from flywheel.contracts.tenants import TenantRead
 from flywheel.server.auth.principal import Caller, Principal
 from flywheel.server.console.charts import bar_chart, histogram, line_chart
@@ -39,8 +39,11 @@ from flywheel.server.errors import (
 )
 from flywheel.server.fast_routes import FAST_PATH, FastRequest, FastResponse
 from flywheel.server.hookspecs import hookimpl, subscribe
+from flywheel.server.jobs.cancel import JobCancelled
 from flywheel.server.jobs.context import JobContext
 from flywheel.server.pagination import decode_cursor, encode_cursor
+from flywheel.server.sandbox import SandboxError, SandboxResult, SandboxSpec, UnsafeArchive, extract_workspace
+from flywheel.server.spreadsheets import spreadsheet_safe
 from flywheel.server.state import AppState
 from flywheel.server.store.base import ObjectInfo, ObjectStore
 
@@ -61,7 +64,7 @@ __all__ = [
     # hot routes answered in front of Litestar
     "FAST_PATH", "FastRequest", "FastResponse",
     # state, jobs
-    "AppState", "JobContext", "JobRead", "enqueue", "run_here", "job_status", "follow_job",
+    "AppState", "JobContext", "JobRead", "JobCancelled", "enqueue", "run_here", "job_status", "follow_job",
     # events
     "stored_events", "ingest_events",
     # secrets
@@ -70,9 +73,13 @@ __all__ = [
     "TenantRead", "find_tenant", "create_tenant", "tenant_ids", "cli_state",
     # models
     "ModelVersionRead", "Explanation", "active_version", "model_version", "score_table", "explain_table",
+    "train_version",
     # pagination, console, store
     "encode_cursor", "decode_cursor", "bar_chart", "line_chart", "histogram", "ObjectStore", "ObjectInfo",
-    "tenant_store",
+    "tenant_store", "spreadsheet_safe",
+    # sandboxes
+    "SandboxSpec", "SandboxResult", "SandboxError", "UnsafeArchive", "run_sandboxed", "sandbox_backend",
+    "extract_workspace",
 ]
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -233,9 +240,43 @@ async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa
     return await _explain(state, tenant_id, family, table, version=version, top=top)
 
 
+async def train_version(ctx: JobContext, request: TrainModel) -> dict[str, Any]:
+    """Train, check (ONNX parity) and register one version of `request.family` for
+    `ctx.tenant_id` inside your own job, exactly as `core.train_model` does; returns its
+    result (`version`, `trees`, ...). The version is keyed by the job: a retried job fills
+    the same version, never a second one. Since 0.3."""
+    from flywheel.server.models.training import train_version as _train
+
+    return await _train(ctx, request)
+
+
 # -- store -------------------------------------------------------------------------
 
 
 def tenant_store(state: AppState, tenant_id: UUID) -> ObjectStore:
     """The object store as one tenant sees it: every key under its own prefix. Since 0.1."""
     return state.tenant_store(tenant_id)
+
+
+# -- sandboxes -----------------------------------------------------------------------
+
+_SANDBOX = "flywheel.sandbox"
+
+
+def sandbox_backend(state: AppState) -> str:
+    """The backend `run_sandboxed` uses: "bubblewrap", "docker" or "none" (FLYWHEEL_SANDBOX). Since 0.3."""
+    from flywheel.server.sandbox import backend_name
+
+    return backend_name(state.settings.sandbox)
+
+
+async def run_sandboxed(state: AppState, spec: SandboxSpec) -> SandboxResult:
+    """Run `spec.command` in the configured sandbox: no network, uid 1000, no capabilities,
+    read-only root, bounded scratch, memory / pids / CPU limits, a wall-clock timeout.
+    SandboxError when no sandbox is configured or the command could not start. Since 0.3."""
+    from flywheel.server.sandbox import make_sandbox
+
+    box = state.extras.get(_SANDBOX)
+    if box is None:
+        box = state.extras[_SANDBOX] = make_sandbox(state.settings.sandbox)
+    return await box.run(spec)

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -68,6 +68,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Fernet key(s) for secrets plugins store (comma-separated: the first encrypts, all decrypt,
     # for rotation). Unset: `<data_dir>/secret.key` when it exists or Flywheel is embedded.
     secret_key: str | None = None
+    # How untrusted test suites run (server/sandbox/): "auto" is bubblewrap when `bwrap` is
+    # installed, else none (sandboxed jobs then fail saying so).
+    sandbox: Literal["auto", "bubblewrap", "docker", "none"] = "auto"
 
     @property
     def data_path(self) -> Path:
@@ -137,6 +140,7 @@ ENV_VARS: dict[str, str] = {
     "ingest_fast_path": "FLYWHEEL_INGEST_FAST_PATH",
     "fast_routes": "FLYWHEEL_FAST_ROUTES",
     "secret_key": "FLYWHEEL_SECRET_KEY",
+    "sandbox": "FLYWHEEL_SANDBOX",
 }
 # Fallbacks read when the first variable is unset.
 ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}

@@ -35,7 +35,14 @@ from flywheel.plugins.drives.contracts import (
 )
 from flywheel.plugins.drives.history import drive_scores, drive_scores_csv
 from flywheel.plugins.drives.scoring import band_shares
-from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
+from flywheel.server.plugin_api import (
+    Caller,
+    InvalidInput,
+    NotFound,
+    decode_cursor,
+    encode_cursor,
+    spreadsheet_safe,
+)
 
 RISK_BINS = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]  # rare events: most drives sit near zero
 # Sort key expression, direction, and the value a NULL sorts as (last either way). Risk order is
@@ -158,7 +165,8 @@ class DriveController(Controller):
         w = csv.writer(out, lineterminator="\n")
         w.writerow(["day", "serial_number", "model", "risk", "margin", "band", "model_version", "failed"])
         for r in rows:
-            w.writerow([day, r["serial_number"], r["model"], repr(r["risk"]), repr(r["margin"]), r["band"],
+            w.writerow([day, spreadsheet_safe(r["serial_number"]), spreadsheet_safe(r["model"]), repr(r["risk"]),
+                        repr(r["margin"]), r["band"],
                         r["model_version"], str(r["failed"]).lower()])
         name = f"drive-scores-{day}.csv" if day else "drive-scores.csv"
         return Response(out.getvalue().encode(), media_type="text/csv",

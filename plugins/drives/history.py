@@ -13,7 +13,7 @@ from datetime import date
 from litestar import Response
 
 from flywheel.plugins.drives.contracts import DriveScorePage, RiskPoint
-from flywheel.server.plugin_api import NotFound, decode_cursor, encode_cursor
+from flywheel.server.plugin_api import NotFound, decode_cursor, encode_cursor, spreadsheet_safe
 
 CSV_COLUMNS = ["day", "serial_number", "risk", "margin", "band", "model_version"]
 
@@ -47,7 +47,8 @@ async def drive_scores_csv(db, t, serial: str) -> Response[bytes]:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:  # repr: every float64 digit, as in the day's CSV
-        w.writerow([r["day"], serial, repr(r["risk"]), repr(r["margin"]), r["band"], r["model_version"]])
+        w.writerow([r["day"], spreadsheet_safe(serial), repr(r["risk"]), repr(r["margin"]), r["band"],
+                    r["model_version"]])
     # The serial is free text: the file name keeps only what is safe in a header.
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in serial)
     return Response(out.getvalue().encode(), media_type="text/csv",

@@ -25,6 +25,7 @@ from flywheel.contracts.events import EventRecord
 from flywheel.server.auth.principal import Caller, Principal
 from flywheel.server.console.api_reads import MAX_EVENTS, list_events
 from flywheel.server.errors import InvalidInput, NotFound
+from flywheel.server.spreadsheets import spreadsheet_safe
 
 PAGE_SIZE = 50
 Text = Annotated[str | None, QueryParameter(max_length=500)]
@@ -103,7 +104,8 @@ async def csv_lines(events: AsyncIterator[EventRecord]) -> AsyncIterator[bytes]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     async for item in events:
-        writer.writerow([item.event_id, item.type, item.ts.isoformat(), item.subject_id or "", item.session_id or "",
+        writer.writerow([item.event_id, item.type, item.ts.isoformat(), spreadsheet_safe(item.subject_id),
+                         spreadsheet_safe(item.session_id),
                          item.received_at.isoformat(), msgspec.json.encode(item.event).decode()])
         if buffer.tell() > 64_000:
             yield buffer.getvalue().encode()

@@ -16,6 +16,7 @@ from flywheel.contracts.models import (
     TRAINING_PARAMS,
     ActivateResult,
     BatchScoreResult,
+    DynamicFeatures,
     FamilyList,
     FamilyRead,
     FeatureInfo,
@@ -110,7 +111,9 @@ class ModelController(Controller):
         else; errors (422) name the field, e.g. `$.params.tree_learner`.
         """
         fw = state.flywheel
-        check_monotone(feature_spec(family_of(fw, family).features), data.monotone)
+        declared = family_of(fw, family).features
+        if declared is not DynamicFeatures:  # else the features, and so the names, come with the data
+            check_monotone(feature_spec(declared), data.monotone)
         payload = TrainModel(family=family, **msgspec.structs.asdict(data))
         job_id = await enqueue(fw, "core.train_model", payload, tenant_id=principal.tenant_id)
         return await job_status(fw.db, job_id, principal.tenant_id)

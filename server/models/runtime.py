@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import structlog
 
-from flywheel.contracts.models import Contribution, Explanation
+from flywheel.contracts.models import Contribution, DynamicFeatures, Explanation, ModelFamily
 from flywheel.server.errors import NotFound
 from flywheel.server.models import registry
 from flywheel.server.models.features import FeatureSpec, feature_spec
@@ -76,7 +77,7 @@ class LoadedModel:
         """The `top` largest contributions of every row of X, computed off the event loop."""
         booster = await self._load_booster()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_EXPLAIN_POOL, _explain, booster, self.spec.names, X, top)
+        return await loop.run_in_executor(_EXPLAIN_POOL, _explain, booster, self.spec, X, top)
 
     async def _load_booster(self):
         if self._booster is None:
@@ -87,23 +88,41 @@ class LoadedModel:
         return self._booster
 
 
-def _explain(booster, names: tuple[str, ...], X: np.ndarray, top: int) -> list[Explanation]:
+def _explain(booster, spec: FeatureSpec, X: np.ndarray, top: int) -> list[Explanation]:
     # Building the Structs is per-row Python (~10 us a row): it belongs in the thread too.
     contrib = booster.predict(X.astype(np.float64), pred_contrib=True, num_threads=1)
-    return explanations(names, X, contrib, top)
+    return explanations(spec.names, X, contrib, top, spec)
 
 
-def explanations(names: tuple[str, ...], X: np.ndarray, contrib: np.ndarray, top: int) -> list[Explanation]:
+def explanations(names: tuple[str, ...], X: np.ndarray, contrib: np.ndarray, top: int,
+                 spec: FeatureSpec | None = None) -> list[Explanation]:
     out = []
     n = len(names)
+    categorical = [spec is not None and k == "category" for k in (spec.kinds if spec else ())] or [False] * n
     for row, c in zip(X, contrib):
         feature_part = c[:n]
         order = np.argsort(-np.abs(feature_part), kind="stable")[:top]
         out.append(Explanation(
             bias=float(c[n]), margin=float(c.sum()),
             top=[Contribution(feature=names[j], value=None if np.isnan(row[j]) else float(row[j]),
-                              contribution=float(feature_part[j])) for j in order]))
+                              contribution=float(feature_part[j]),
+                              category=spec.category_of(j, row[j]) if categorical[j] else None) for j in order]))
     return out
+
+
+def version_spec(fam: ModelFamily, stored: list[dict], version: int) -> FeatureSpec:
+    """The features a version is served with: its own stored schema (categories and all) for
+    DynamicFeatures families, else the family's Struct, which must still match it."""
+    if fam.features is DynamicFeatures:
+        return FeatureSpec.from_json(stored)
+    spec = feature_spec(fam.features)
+    if [f["name"] for f in stored] != list(spec.names):
+        # The plugin's feature Struct changed since this version was trained.
+        raise NotFound(f"version {version} of {fam.name!r} was trained on other features than the plugin "
+                       "declares now; train a new version", code="model_features_changed")
+    if "category" in spec.kinds:  # the Struct's decoder, the version's category codes
+        return dataclasses.replace(spec, categories=FeatureSpec.from_json(stored).categories)
+    return spec
 
 
 class ModelRuntime:
@@ -157,16 +176,12 @@ class ModelRuntime:
         from flywheel.server.models.families import family_of
 
         fam = family_of(self.state, family)
-        spec = feature_spec(fam.features)
         stored = await self.state.db.fetchval(
             "SELECT features FROM model_versions WHERE tenant_id = $1 AND family = $2 AND version = $3 "
             "AND state = 'ready'", tenant_id, family, version)
         if stored is None:
             raise NotFound(f"no ready version {version} of model {family!r}")
-        if [f["name"] for f in stored] != list(spec.names):
-            # The plugin's feature Struct changed since this version was trained.
-            raise NotFound(f"version {version} of {family!r} was trained on other features than the plugin "
-                           "declares now; train a new version", code="model_features_changed")
+        spec = version_spec(fam, stored, version)
         store = self.state.tenant_store(tenant_id)
         onnx_bytes = await store.get(f"models/{family}/{version}/model.onnx")
         classifier = await asyncio.to_thread(OnnxClassifier, onnx_bytes)

@@ -23,13 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
-from flywheel.contracts.models import ModelFamily, TrainModel
+from flywheel.contracts.models import DynamicFeatures, ModelFamily, TrainingData, TrainModel
 from flywheel.server import __version__
 from flywheel.server.errors import InvalidInput
 from flywheel.server.models import registry
 from flywheel.server.models.artifacts import write_artifacts
 from flywheel.server.models.families import family_of
-from flywheel.server.models.features import FeatureSpec, feature_spec
+from flywheel.server.models.features import FeatureSchemaError, FeatureSpec, feature_spec
 from flywheel.server.models.metrics import evaluate
 from flywheel.server.models.onnx import OnnxClassifier, export_classifier
 
@@ -50,27 +50,39 @@ class TrainingError(Exception):
 async def train_model(ctx, request: TrainModel) -> dict[str, Any]:
     if ctx.tenant_id is None:
         raise TrainingError("models belong to a tenant: queue core.train_model with a tenant")
+    return await train_version(ctx, request)
+
+
+async def train_version(ctx, request: TrainModel) -> dict[str, Any]:
+    """Train, check and register one version of `request.family` for `ctx.tenant_id`, inside
+    the calling job (`core.train_model`, or a plugin's own job: the version is keyed by the job,
+    so a retried job fills the same version)."""
     family = family_of(ctx.state, request.family)
-    spec = feature_spec(family.features)
     version = await registry.allocate_version(ctx.db, ctx.tenant_id, family.name, ctx.job_id)
     log.info("training", family=family.name, version=version, tenant=str(ctx.tenant_id))
     try:
-        return await _train(ctx, family, spec, request, version)
+        return await _train(ctx, family, request, version)
     except Exception as exc:
         await registry.mark_failed(ctx.db, ctx.tenant_id, family.name, version, f"{type(exc).__name__}: {exc}")
         raise
+    except asyncio.CancelledError:  # a cancelled job leaves no version that looks like it is training
+        await registry.mark_failed(ctx.db, ctx.tenant_id, family.name, version, "cancelled")
+        raise
 
 
-async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainModel, version: int) -> dict:
+async def _train(ctx, family: ModelFamily, request: TrainModel, version: int) -> dict:
     await ctx.progress(0, None, "loading training data", force=True)
-    table = await load_table(ctx, family, request)
+    data = await load_data(ctx, family, request)
+    table = data.table
+    spec = await asyncio.to_thread(training_spec, family, data)
+    monotone = {**family.monotone, **data.monotone, **request.monotone}
     X, y, t = await asyncio.to_thread(to_arrays, table, spec, family, request)
     await ctx.progress(0, None, f"loaded {len(y)} rows", force=True)
     train, valid, test = split_table(table, len(y), t, family, request)
     check_split(y, train, valid, test)
     total = request.num_boost_round
 
-    model = await _fit_with_progress(ctx, X, y, train, valid, spec, family, request)
+    model = await _fit_with_progress(ctx, X, y, train, valid, spec, family, request, monotone)
     best = int(model.best_iteration_ or model.n_estimators_)
     await ctx.progress(total, total, f"trained {best} trees; exporting to ONNX", force=True)
     onnx_bytes = await asyncio.to_thread(export_classifier, model, len(spec.names), f"{family.name}-v{version}")
@@ -98,7 +110,7 @@ async def _train(ctx, family: ModelFamily, spec: FeatureSpec, request: TrainMode
             "parity_max_abs_diff": diff}
 
 
-async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request):
+async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request, monotone):
     """Fit in a thread, reporting every tenth boosting round on the job."""
     loop = asyncio.get_running_loop()
     total = request.num_boost_round
@@ -108,7 +120,7 @@ async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request):
         if i % 10 == 0 or i == total:
             asyncio.run_coroutine_threadsafe(ctx.progress(i, total, f"boosting round {i}"), loop)
 
-    return await asyncio.to_thread(fit, X, y, train, valid, spec, family, request, on_round)
+    return await asyncio.to_thread(fit, X, y, train, valid, spec, family, request, on_round, monotone)
 
 
 async def _checked_parity(model, onnx_bytes: bytes, X_test: np.ndarray, tolerance: float):
@@ -146,10 +158,39 @@ async def _activate_if_better(ctx, family: ModelFamily, version: int, metrics: d
 # -- data ----------------------------------------------------------------------
 
 
-async def load_table(ctx, family: ModelFamily, request: TrainModel) -> pa.Table:
+async def load_data(ctx, family: ModelFamily, request: TrainModel) -> TrainingData:
+    """What the family's loader returned, as `TrainingData` (a bare table or store prefix is wrapped)."""
     if family.load_training_data is None:
         raise TrainingError(f"family {family.name!r} has no load_training_data")
     data = await family.load_training_data(ctx, request)
+    if isinstance(data, TrainingData):
+        if not isinstance(data.table, pa.Table):
+            raise TrainingError(f"TrainingData.table of {family.name!r} is {type(data.table).__name__}, "
+                                "not a pyarrow.Table")
+        return data
+    return TrainingData(table=await _as_table(ctx, family, data))
+
+
+def training_spec(family: ModelFamily, data: TrainingData) -> FeatureSpec:
+    """The features this training uses, categories fitted: the family's Struct, or the loader's list."""
+    if family.features is DynamicFeatures:
+        if not data.features:
+            raise TrainingError(f"family {family.name!r} declares DynamicFeatures: its loader must return "
+                                "TrainingData with the features to train on")
+        try:
+            spec = FeatureSpec.from_table(data.table, data.features)
+        except FeatureSchemaError as exc:
+            raise TrainingError(str(exc)) from None
+        if family.label in spec.names:
+            raise TrainingError(f"the label {family.label!r} cannot be a feature")
+    elif data.features is not None and list(data.features) != list(feature_spec(family.features).names):
+        raise TrainingError(f"family {family.name!r} has fixed features; TrainingData.features must be None")
+    else:
+        spec = feature_spec(family.features)
+    return spec.fit_categories(data.table)
+
+
+async def _as_table(ctx, family: ModelFamily, data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, str):  # a Parquet data set under this prefix of the tenant's store
@@ -240,11 +281,11 @@ def data_notes(table: pa.Table) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: TrainModel, on_round):
+def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: TrainModel, on_round,
+        monotone: dict[str, int]):
     import lightgbm as lgb
 
     params = lightgbm_params(family, request)
-    monotone = {**family.monotone, **request.monotone}
     check_monotone(spec, monotone)
     if any(monotone.values()):
         params["monotone_constraints"] = [int(monotone.get(name, 0)) for name in spec.names]
@@ -252,8 +293,10 @@ def fit(X, y, train, valid, spec: FeatureSpec, family: ModelFamily, request: Tra
     if request.early_stopping_rounds:
         callbacks.append(lgb.early_stopping(request.early_stopping_rounds, verbose=False))
     model = lgb.LGBMClassifier(n_estimators=request.num_boost_round, **params)
+    # Categoricals are LightGBM's own (codes from the spec), never numbers it could order.
+    categorical = [j for j, kind in enumerate(spec.kinds) if kind == "category"] or "auto"
     model.fit(X[train], y[train], eval_X=(X[valid],), eval_y=(y[valid],), eval_metric="binary_logloss",
-              feature_name=list(spec.names), callbacks=callbacks)
+              feature_name=list(spec.names), categorical_feature=categorical, callbacks=callbacks)
     return model
 
 
@@ -299,6 +342,9 @@ def check_monotone(spec: FeatureSpec, monotone: dict[str, int]) -> None:
         if name not in spec.names:
             raise InvalidInput(f"monotone constraint on unknown feature {name!r}; the features are "
                                f"{', '.join(spec.names)}", field=f"$.monotone.{name}")
+        if monotone[name] and spec.kinds[spec.names.index(name)] == "category":
+            raise InvalidInput(f"feature {name!r} is categorical: its categories have no order to be monotone in",
+                               field=f"$.monotone.{name}")
 
 
 def parity(model, onnx_bytes: bytes, X_test: np.ndarray) -> tuple[np.ndarray, float]:
