@@ -14,6 +14,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 from litestar import Request, get, post
+from litestar.params import FromPath, JSONBody
 
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
@@ -51,12 +52,12 @@ async def pieces(count: int):
 
 
 @post("/v1/echo", opt={"scope": "ingest", FAST_PATH: serve}, status_code=201)
-async def echo(request: Request, data: dict) -> dict:
+async def echo(request: Request, data: JSONBody[dict]) -> dict:
     return {"via": "litestar", "echo": data}
 
 
 @get("/v1/echo/{name:str}", opt={FAST_PATH: serve})
-async def named(name: str) -> dict:
+async def named(name: FromPath[str]) -> dict:
     return {"name": name}
 
 
@@ -199,7 +200,7 @@ async def test_turned_off_the_handler_answers_everything(flywheel_settings, tmp_
     assert r.status_code == 201 and via(r) == "litestar"
 
 
-def test_a_route_with_path_parameters_cannot_be_fast(flywheel_settings):
+async def test_a_route_with_path_parameters_cannot_be_fast(flywheel_settings):
     with pytest.raises(ValueError, match="path parameters"):
         create_app(flywheel_settings, [plugin("fastnamed", register_routes=lambda: [named])])
 

@@ -18,6 +18,8 @@ SCHEMA_FILE = Path(__file__).parent / "schema" / "schema.txt"
 EXAMPLE = MigrationSource(namespace="example", package="flywheel_example.migrations")
 DRIVES = MigrationSource(namespace="drives", package="flywheel.plugins.drives.migrations")
 RLAAS = MigrationSource(namespace="rlaas", package="flywheel.plugins.rlaas.migrations")
+CREDIT = MigrationSource(namespace="credit", package="flywheel.plugins.credit.migrations")
+TRACES = MigrationSource(namespace="traces", package="flywheel.plugins.traces.migrations")
 
 
 @pytest.fixture
@@ -30,9 +32,10 @@ async def empty_db(flywheel_services):
 
 async def test_empty_database_migrates_to_the_committed_schema(empty_db):
     _, conn = empty_db
-    applied = await migrate(conn, [CORE_SOURCE, DRIVES, RLAAS, EXAMPLE])
+    applied = await migrate(conn, [CORE_SOURCE, DRIVES, CREDIT, RLAAS, TRACES, EXAMPLE])
     assert [(m.namespace, m.version) for m in applied][:1] == [("core", 1)]
-    assert {("example", 1), ("drives", 1), ("rlaas", 2)} <= {(m.namespace, m.version) for m in applied}
+    assert {("example", 1), ("drives", 1), ("credit", 1), ("rlaas", 2),
+            ("traces", 1)} <= {(m.namespace, m.version) for m in applied}
     dumped = await dump_schema(conn)
     if os.environ.get("FLYWHEEL_UPDATE_SCHEMA") == "1":
         SCHEMA_FILE.write_text(dumped)

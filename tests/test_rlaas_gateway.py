@@ -334,7 +334,7 @@ async def litestar_only(flywheel_settings, tmp_path_factory):
         yield c
 
 
-def test_the_gateway_routes_are_served_in_front_of_litestar(app):
+async def test_the_gateway_routes_are_served_in_front_of_litestar(app):
     from flywheel.server.fast_routes import FastRoutes
 
     handler = app.asgi_handler

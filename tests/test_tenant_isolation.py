@@ -100,22 +100,97 @@ async def _policy(client, b):
     return r.json()["id"]
 
 
+async def _credit_run(client, b):
+    """B's whole credit lineage: a dataset (named with the marker), features, a feature set and a finished run."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    from flywheel.plugins.credit.demo import DEMO_FEATURES, generate
+
+    sink = io.BytesIO()
+    pcsv.write_csv(generate(600, seed=9), sink)
+    r = await client.post("/v1/credit/datasets", params={"name": MARKER, "target": "bad"}, content=sink.getvalue(),
+                          headers=b.headers)
+    assert r.status_code == 201, r.text
+    b.ids["dataset_id"], b.ids["dataset_version_id"] = r.json()["dataset_id"], r.json()["id"]
+    for f in DEMO_FEATURES:
+        r = await client.post("/v1/credit/features", headers=b.headers, json={
+            "name": f.name, "source_columns": f.source_columns, "transform": f.transform, "params": f.params,
+            "monotone": f.monotone, "description": f"{MARKER} {f.description}"})
+        assert r.status_code == 201, r.text
+    b.ids["feature_id"] = r.json()["id"]
+    r = await client.post("/v1/credit/feature-sets", headers=b.headers,
+                          json={"name": MARKER, "features": [f.name for f in DEMO_FEATURES]})
+    b.ids["feature_set_id"], b.ids["feature_set_version_id"] = r.json()["id"], r.json()["versions"][0]["id"]
+    r = await client.post("/v1/credit/runs", headers=b.headers, json={
+        "dataset_version_id": b.ids["dataset_version_id"], "feature_set_version_id": b.ids["feature_set_version_id"],
+        "model_params": {"num_boost_round": 50}})
+    assert r.status_code == 202, r.text
+    await b.worker()
+    run = (await client.get(f"/v1/credit/runs/{r.json()['id']}", headers=b.headers)).json()
+    assert run["state"] == "succeeded", run
+    return run["id"]
+
+
+def _made_by_credit_run(name):
+    async def provide(client, b):
+        return b.ids[name]
+
+    return provide
+
+
+async def _trace(client, b):
+    """A trace of B's with two events in chunk 1 and a workspace artifact."""
+    import hashlib
+
+    r = await client.post("/v1/traces", headers=b.headers, json={
+        "repository": "b/repo", "base_commit": "abcdef1", "task": MARKER})
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    events = [{"type": "traces.rationale_note", "event_id": str(uuid.uuid4()), "seq": i,
+               "ts": "2026-11-20T23:00:00Z", "text": MARKER} for i in (1, 2)]
+    r = await client.post(f"/v1/traces/{tid}/chunks/1", headers=b.headers, json={"events": events})
+    assert r.status_code == 200, r.text
+    data = MARKER.encode() * 10
+    b.ids["sha256"] = hashlib.sha256(data).hexdigest()
+    r = await client.put(f"/v1/traces/{tid}/artifacts/{b.ids['sha256']}", headers=b.headers, content=data)
+    assert r.status_code == 201, r.text
+    return tid
+
+
+async def _trace_made(client, b):
+    return "1"  # B's trace's first chunk, sent by _trace
+
+
+async def _sha256(client, b):
+    return b.ids["sha256"]  # uploaded by _trace, which runs first
+
+
 # Path parameter name -> how tenant B makes one. A new route with a new
 # parameter needs a line here; `test_every_path_parameter_has_a_provider` says so.
 PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note, "family": _family, "version": _version,
              "serial": _serial, "interaction_id": _interaction,
-             "policy_id": _policy}
+             "policy_id": _policy, "run_id": _credit_run,
+             "trace_id": _trace, "chunk_no": _trace_made, "sha256": _sha256,
+             **{name: _made_by_credit_run(name) for name in ("dataset_id", "dataset_version_id", "feature_id",
+                                                            "feature_set_id", "feature_set_version_id")}}
 # Parameters that name something every tenant shares (a model family is declared by a plugin's code):
 # a route with only these may succeed for A, acting on A's own data; the leak check still applies.
 SHARED = {"family"}
 
 # Checks that B's resources survived whatever A tried: parameter -> (GET path, predicate on B's view).
 SURVIVES = {
+    "trace_id": ("/v1/traces/{}", lambda body: body["task"] == MARKER and body["events"] == 2),
     "job_id": ("/v1/jobs/{}", lambda body: body["id"]),
     "note_id": ("/v1/example/notes/{}", lambda body: body["title"] == MARKER),
     "key_id": ("/v1/keys", None),
     "serial": ("/v1/drives/{}", lambda body: body["drive"]["serial_number"].startswith(MARKER)),
     "version": ("/v1/models/example.note_reopen/versions/{}", lambda body: body["active"] and body["state"] == "ready"),
+    "run_id": ("/v1/credit/runs/{}", lambda body: body["state"] == "succeeded"),
+    "dataset_version_id": ("/v1/credit/dataset-versions/{}", lambda body: body["name"] == MARKER),
+    "feature_set_version_id": ("/v1/credit/feature-set-versions/{}", lambda body: body["name"] == MARKER),
+    "feature_id": ("/v1/credit/features/{}", lambda body: body["description"].startswith(MARKER)),
 }
 
 
@@ -139,8 +214,8 @@ def test_every_path_parameter_has_a_provider(app):
 
 async def test_tenant_a_cannot_reach_tenant_b_on_any_route(app, client, tenants):
     a, b = tenants
-    # A version number is a small integer and a family name is public: neither can mark a leak.
-    secrets = [MARKER, b.tenant_id, *(v for k, v in b.ids.items() if k not in (*SHARED, "version"))]
+    # A version or chunk number is a small integer and a family name is public: none can mark a leak.
+    secrets = [MARKER, b.tenant_id, *(v for k, v in b.ids.items() if k not in (*SHARED, "version", "chunk_no"))]
     checked = 0
     for method, path, params in protected_routes(app):
         url = fill(path, b.ids)
@@ -187,7 +262,7 @@ async def test_an_api_key_opens_no_console_page(app, client, tenants):
 
 async def test_tenant_a_signed_in_to_the_console_cannot_reach_tenant_b(app, console_client, tenants):
     a, b = tenants
-    secrets = [MARKER, b.tenant_id, *(v for k, v in b.ids.items() if k not in (*SHARED, "version"))]
+    secrets = [MARKER, b.tenant_id, *(v for k, v in b.ids.items() if k not in (*SHARED, "version", "chunk_no"))]
     async with console_client(a.headers["Authorization"].removeprefix("Bearer ")) as c:
         for method, path, params in protected_routes(app, console=True):
             data = {} if method in ("POST", "PUT", "PATCH") else None

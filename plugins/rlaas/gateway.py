@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from flywheel.contracts.models import ServedModel
 from flywheel.plugins.rlaas import upstream
@@ -78,7 +79,7 @@ class GatewayController(Controller):
 
     @post("/chat/completions", operation_id="createChatCompletion", status_code=200, opt=CHAT)
     async def chat_completions(self, request: Request, state: State, principal: Caller,
-                               data: ChatRequest) -> Response:
+                               data: JSONBody[ChatRequest]) -> Response:
         """A chat completion through the route's policy, streamed (`"stream": true`) or not.
 
         The answer is the upstream's, with `X-Flywheel-Interaction-Id` (attach feedback to it) and
@@ -89,7 +90,7 @@ class GatewayController(Controller):
 
     @post("/embeddings", operation_id="createEmbedding", status_code=200, opt=EMBEDDINGS)
     async def embeddings(self, request: Request, state: State, principal: Caller,
-                         data: EmbeddingRequest) -> Response:
+                         data: JSONBody[EmbeddingRequest]) -> Response:
         """Embeddings through the route's policy (recorded without the vectors)."""
         body = msgspec.json.decode(await request.body())
         return (await handle(state.flywheel, principal, request.headers, body, "embeddings", data)).to_litestar()

@@ -1,0 +1,61 @@
+"""Everything a run reports about its model: the metrics.json a run writes and its report draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from flywheel.plugins.credit import evaluation as ev
+from flywheel.plugins.credit.contracts import EvaluationPolicy, FeatureDefinition
+
+
+def score_band_edges(p_train: np.ndarray, bands: int) -> np.ndarray:
+    return np.unique(np.quantile(p_train, np.linspace(0, 1, bands + 1)[1:-1]))
+
+
+def feature_psi(features: pa.Table, defs: list[FeatureDefinition], train: np.ndarray,
+                test: np.ndarray) -> dict[str, float]:
+    out = {}
+    for f in defs:
+        col = features.column(f.name)
+        if f.transform == "categorical":
+            values = col.to_pylist()
+            out[f.name] = ev.psi_categorical([values[i] for i in train], [values[i] for i in test])
+        else:
+            x = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+            out[f.name] = ev.psi(x[train], x[test])
+    return out
+
+
+def score_histogram(y: np.ndarray, p: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
+    """Share of each class's test rows per PD bin of equal width (the report's distribution chart)."""
+    edges = np.linspace(0, 1, bins + 1)
+    out = {"edges": edges.tolist()}
+    for name, cls in (("good", 0), ("bad", 1)):
+        counts, _ = np.histogram(p[y == cls], bins=edges)
+        out[name] = (counts / max(1, counts.sum())).tolist()
+    return out
+
+
+def assess(y: np.ndarray, p: np.ndarray, features: pa.Table, defs: list[FeatureDefinition], part: np.ndarray,
+           policy: EvaluationPolicy, importance: list[dict[str, Any]]) -> dict[str, Any]:
+    train, test = np.nonzero(part == 0)[0], np.nonzero(part == 2)[0]
+    y_test, p_test = y[test], p[test]
+    edges = score_band_edges(p[train], policy.bands)
+    metrics: dict[str, Any] = {
+        **ev.ranking(y_test, p_test),
+        "train": ev.ranking(y[train], p[train]),
+        "rows": {"train": int(len(train)), "validation": int((part == 1).sum()), "test": int(len(test)),
+                 "bad_rate_test": float(y_test.mean())},
+        "score_psi": ev.psi(p[train], p_test),
+        "feature_psi": feature_psi(features, defs, train, test),
+        "calibration": ev.calibration_by_band(y_test, p_test, edges),
+        "confusion": ev.confusion(y_test, p_test, policy.cutoffs),
+        "importance": importance,
+        "roc": ev.roc_points(y_test, p_test),
+        "ks_curve": ev.ks_curve(y_test, p_test),
+        "score_distribution": score_histogram(y_test, p_test),
+    }
+    return metrics

@@ -1,0 +1,152 @@
+"""The `credit.run` job: check the spec, materialize features, train through the core, evaluate,
+report, register, and pass or fail the run by its evaluation policy.
+
+Idempotent: a retried job (worker killed) re-runs the same steps, and the
+core gives the job its model version back, so no second version appears. A
+cancelled job (`POST /v1/jobs/{id}/cancel`) stops at its next progress report
+and leaves the run `cancelled` with no model version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flywheel.contracts.jobs import JobSpec
+from flywheel.contracts.models import TrainingParams, TrainModel
+from flywheel.plugins.credit import catalog, datasets, runs, runspec, splits
+from flywheel.plugins.credit.assessment import assess
+from flywheel.plugins.credit.contracts import RunJob, RunSpec
+from flywheel.plugins.credit.evaluation import apply_policy
+from flywheel.plugins.credit.family import FAMILY_NAME, LABEL, SPLIT, training_key
+from flywheel.plugins.credit.profile import target_labels
+from flywheel.plugins.credit.report import render_report
+from flywheel.plugins.credit.transforms import materialize
+from flywheel.server.plugin_api import (
+    ApiError,
+    JobCancelled,
+    model_version,
+    score_table,
+    tenant_store,
+    train_version,
+)
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+async def run_credit(ctx, payload: RunJob) -> dict:
+    run = await runs.get(ctx.db, ctx.tenant_id, payload.run_id)
+    if run.state in FINAL:  # a duplicate delivery of a finished run changes nothing
+        return {"run_id": str(run.id), "state": run.state}
+    await runs.mark_running(ctx.db, ctx.tenant_id, run.id)
+    try:
+        return await _execute(ctx, run.id, run.spec)
+    except (JobCancelled, asyncio.CancelledError):
+        await runs.finish(ctx.db, ctx.tenant_id, run.id, "cancelled", error="cancelled")
+        raise
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        await runs.finish(ctx.db, ctx.tenant_id, run.id, "failed", error=message[:4000])
+        raise
+
+
+async def _step(ctx, run_id, step: int, message: str, started: float) -> None:
+    # The log line carries the time since the run started: where a run spends its time, per run.
+    await runs.log(ctx.db, ctx.tenant_id, run_id, f"[{time.monotonic() - started:7.2f} s] {message}")
+    await ctx.progress(step, 6, message, force=True)  # raises JobCancelled once cancelled
+
+
+async def _execute(ctx, run_id, spec: RunSpec) -> dict:
+    started = time.monotonic()
+    await _step(ctx, run_id, 0, "checking the spec", started)
+    checked = await runspec.check(ctx.db, ctx.tenant_id, spec)
+    defs = checked.feature_set.features
+    async with ctx.db.acquire() as conn, conn.transaction():
+        await catalog.mark_used(conn, ctx.tenant_id, checked.dataset.id, checked.feature_set.id,
+                                [f.name for f in defs])
+    folder = Path(tempfile.mkdtemp(prefix="flywheel-credit-run-"))
+    try:
+        await _step(ctx, run_id, 1, f"reading dataset version {checked.dataset.version} "
+                    f"({checked.dataset.rows} rows)", started)
+        raw = await datasets.read_table(ctx.state, ctx.tenant_id, checked.dataset, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    await _step(ctx, run_id, 2, f"materializing {len(defs)} features", started)
+    y = target_labels(raw.column(checked.dataset.target), checked.dataset.bad_value, checked.dataset.target)
+    part = splits.assign(raw, y, spec.split_policy, checked.dataset.time_column)
+    features = await asyncio.to_thread(materialize, raw, defs)
+    training = features.append_column(LABEL, pa.array(y, pa.int8())).append_column(SPLIT, pa.array(part, pa.int8()))
+    store = tenant_store(ctx.state, ctx.tenant_id)
+    await store.put(training_key(run_id), _parquet(training), content_type="application/vnd.apache.parquet")
+
+    await _step(ctx, run_id, 3, "training LightGBM through the model lifecycle", started)
+    result = await train_version(ctx, _train_request(run_id, spec, defs))
+    version = int(result["version"])
+
+    await _step(ctx, run_id, 4, f"evaluating model version {version}", started)
+    _, p = await score_table(ctx.state, ctx.tenant_id, FAMILY_NAME, features, version=version)
+    core = await model_version(ctx.state, ctx.tenant_id, FAMILY_NAME, version)
+    metrics = await asyncio.to_thread(assess, y, p, features, defs, part, spec.evaluation_policy,
+                                      (core.metrics or {}).get("feature_importance", []))
+    metrics["trees"] = result.get("trees")
+    metrics["parity_max_abs_diff"] = result.get("parity_max_abs_diff")
+    failures = apply_policy(spec.evaluation_policy, metrics)
+
+    await _step(ctx, run_id, 5, "writing metrics and the report", started)
+    artifacts = await _write_artifacts(store, run_id, spec, metrics, failures, defs, version, checked)
+    metrics["seconds"] = round(time.monotonic() - started, 3)
+    await runs.finish(ctx.db, ctx.tenant_id, run_id, "succeeded", model_family=FAMILY_NAME, model_version=version,
+                      passed=not failures, failures=msgspec.to_builtins(failures), metrics=_scalars(metrics),
+                      artifacts=artifacts)
+    await _step(ctx, run_id, 6, "passed" if not failures else
+                "failed the evaluation policy: " + ", ".join(f.threshold for f in failures), started)
+    return {"run_id": str(run_id), "model_version": version, "passed": not failures, "auc": metrics["auc"],
+            "ks": metrics["ks"], "gini": metrics["gini"], "report": artifacts.get("report")}
+
+
+def _train_request(run_id, spec: RunSpec, defs) -> TrainModel:
+    params = msgspec.to_builtins(spec.model_params)
+    rounds = params.pop("num_boost_round", 500)
+    stopping = params.pop("early_stopping_rounds", 50)
+    return TrainModel(family=FAMILY_NAME, params=msgspec.convert(params, TrainingParams), num_boost_round=rounds,
+                      early_stopping_rounds=stopping, seed=spec.split_policy.seed,
+                      options={"run_id": str(run_id), "features": [f.name for f in defs],
+                               "monotone": {f.name: f.monotone for f in defs if f.monotone}})
+
+
+async def _write_artifacts(store, run_id, spec: RunSpec, metrics, failures, defs, version, checked) -> dict:
+    artifacts = {"metrics": f"runs/{run_id}/metrics.json", "training_data": training_key(run_id),
+                 "model": f"models/{FAMILY_NAME}/{version}/"}
+    body = {"run_id": str(run_id), "model_version": version, "passed": not failures,
+            "failures": msgspec.to_builtins(failures), "metrics": metrics}
+    await store.put(artifacts["metrics"], msgspec.json.format(msgspec.json.encode(body)),
+                    content_type="application/json")
+    if spec.artifact_policy.report:
+        html = render_report(run_id=run_id, metrics=metrics, failures=failures, features=defs, version=version,
+                             dataset=checked.dataset, feature_set=checked.feature_set)
+        artifacts["report"] = f"reports/{run_id}/report.html"
+        await store.put(artifacts["report"], html.encode(), content_type="text/html")
+    return artifacts
+
+
+def _scalars(metrics: dict) -> dict:
+    """What the run row keeps: the figures and tables, not the curves (those are in metrics.json)."""
+    return {k: v for k, v in metrics.items() if k not in ("roc", "ks_curve", "score_distribution")}
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+JOBS = [JobSpec(name="credit.run", func=run_credit, payload=RunJob, timeout_s=3 * 3600, max_tries=3,
+                description="Execute a credit run spec: features, training, evaluation, report, policy.")]

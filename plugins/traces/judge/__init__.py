@@ -1,0 +1,1 @@
+"""Judging a finalized trace against the rubric: an LLM behind an OpenAI-compatible API, or rules."""
