@@ -80,8 +80,10 @@ class PodmanService:
         if env is None:
             return False
         sock = self.folder / "podman.sock"
+        # Its own folder as working directory: conmon leaves an `oom` file in its cwd when a container
+        # is OOM-killed, which would land in whatever folder the tests run from.
         self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             if sock.exists():
                 self.url = f"unix://{sock}"
