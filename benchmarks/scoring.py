@@ -103,8 +103,8 @@ def inprocess(model, row_body: bytes, repeat: int) -> dict[str, float]:
     def raw() -> None:
         session.run(outputs, {"features": X})
 
-    def flywheel() -> None:
-        model.predict(model.spec.decode_one(row_body))
+    def flywheel() -> None:  # what `POST /score` runs: decode, then the margin and its probability
+        model.score_one(model.spec.decode_one(row_body))
 
     for fn in (raw, flywheel):
         fn()

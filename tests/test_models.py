@@ -421,3 +421,18 @@ async def test_a_worse_version_is_not_activated_and_the_job_says_so(client, work
     assert job["result"]["activated"] is False
     assert job["result"]["activation"].startswith("not activated: roc_auc ")
     assert "does not beat active v1's" in job["result"]["activation"]
+
+
+def test_the_one_row_probability_is_the_batch_path_s_to_the_last_digit():
+    """`/score` computes its probability with math.exp (fast for one value), `/score_batch` with
+    scipy's expit: the two must agree for every margin, saturated ones included."""
+    import numpy as np
+
+    from flywheel.server.models.onnx import logistic, sigmoid
+
+    # Past about -700 the two differ only in how they round subnormal numbers (below 1e-300).
+    margins = np.concatenate([np.linspace(-700, 700, 4001), [-1e-12, 0.0, 1e-12, -18.0, 36.7]])
+    batch = sigmoid(margins)
+    one = np.array([logistic(float(m)) for m in margins])
+    assert np.allclose(one, batch, rtol=4e-16, atol=0)
+    assert logistic(-18.0) > 1e-8 and logistic(36.7) < 1.0  # nothing saturates where a model's margins lie

@@ -143,8 +143,8 @@ class ModelController(Controller):
         started = time.perf_counter()
         model = await state.flywheel.models.active(principal.tenant_id, family)
         X = model.spec.decode_one(await request.body())
-        p, m = model.scores(X)
-        result = ScoreResult(family=family, version=model.version, score=float(p[0]), margin=float(m[0]))
+        p, m = model.score_one(X)
+        result = ScoreResult(family=family, version=model.version, score=p, margin=m)
         if explain:
             result.explanation = (await model.explain(X, explain))[0]
         SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)

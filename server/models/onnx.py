@@ -22,6 +22,7 @@ many sessions side by side.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import onnxruntime as ort
@@ -65,6 +66,14 @@ def serve_margin(onx) -> None:
         if attr.name == "post_transform":
             attr.s = b"NONE"
     onx.metadata_props.add(key=OUTPUT_KEY, value="margin")
+
+
+def logistic(margin: float) -> float:
+    """P(label = 1) of one margin, in float64; no overflow either way (math.exp of a negative only)."""
+    if margin >= 0:
+        return 1.0 / (1.0 + math.exp(-margin))
+    e = math.exp(margin)
+    return e / (1.0 + e)
 
 
 def sigmoid(margin: np.ndarray) -> np.ndarray:
@@ -116,6 +125,15 @@ class OnnxClassifier:
         if not self.outputs_margin:
             return self._run({INPUT_NAME: X})[0][:, 1].astype(np.float64)
         return sigmoid(self.margin(X))
+
+    def score_one(self, X: np.ndarray) -> tuple[float, float]:
+        """(probability, margin) of a one-row matrix: `/score`'s path, without numpy's per-call
+        overhead for one value (about 1 us of the ~8 us a request spends here)."""
+        if not self.outputs_margin:
+            p, m = self.scores(X)
+            return float(p[0]), float(m[0])
+        m = float(self._run({INPUT_NAME: X})[0][0, 1])
+        return logistic(m), m
 
     def scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, margins) from one pass of the model."""

@@ -73,6 +73,10 @@ class LoadedModel:
         """(float64 probabilities, margins): the probability is the margin's sigmoid, never a float32 one."""
         return self.classifier.scores(X)
 
+    def score_one(self, X: np.ndarray) -> tuple[float, float]:
+        """(probability, margin) of a one-row matrix."""
+        return self.classifier.score_one(X)
+
     async def explain(self, X: np.ndarray, top: int) -> list[Explanation]:
         """The `top` largest contributions of every row of X, computed off the event loop."""
         booster = await self._load_booster()
