@@ -85,6 +85,32 @@ async def test_fleet_list_and_detail_pages(live_server, page, fleet_tenant, clie
     nxt = (await client.get("/v1/drives", params={"sort": "serial", "limit": 50, "cursor": api["next_cursor"]},
                             headers=t.headers)).json()
     assert second == nxt["items"][0]["serial_number"]
+    assert await page.get_by_test_id("total").inner_text() == f"{api['total']:,} drives match"
+    # Two pages on, then back twice: the same first rows as before, and no "Previous" on page one.
+    async with page.expect_navigation():
+        await page.get_by_test_id("next-page").click()
+    third = await page.locator("[data-testid=drives] tbody tr").first.locator("a").inner_text()
+    assert third not in (api["items"][0]["serial_number"], second)
+    async with page.expect_navigation():
+        await page.get_by_test_id("prev-page").click()
+    assert await page.locator("[data-testid=drives] tbody tr").first.locator("a").inner_text() == second
+    async with page.expect_navigation():
+        await page.get_by_test_id("prev-page").click()
+    assert await page.locator("[data-testid=drives] tbody tr").first.locator("a").inner_text() == \
+        api["items"][0]["serial_number"]
+    assert await page.get_by_test_id("prev-page").count() == 0
+
+    # The serial search: plain text, any case; the total follows the filter.
+    part = serial.lower()  # the whole serial in lower case: found all the same
+    await page.fill("input[name=q]", part)
+    async with page.expect_navigation():
+        await page.click("form[data-testid=filters] button[type=submit]")
+    shown = await page.locator("[data-testid=drives] tbody tr td:first-child").all_inner_texts()
+    found = (await client.get("/v1/drives", params={"q": part, "limit": 1000}, headers=t.headers)).json()
+    assert serial in shown and all(part in s.lower() for s in shown)
+    assert found["total"] == len(found["items"]) == len(shown)
+    none = (await client.get("/v1/drives", params={"q": "%"}, headers=t.headers)).json()
+    assert none["total"] == 0 and none["items"] == []  # `%` is a character here, not a wildcard
 
     # An unknown drive: the console's 404 page.
     response = await page.goto(f"{url}/console/drives/NOPE")

@@ -133,10 +133,13 @@ class DriveController(Controller):
         sort: Annotated[Literal["-risk", "risk", "-age", "serial"], QueryParameter()] = "-risk",
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+        q: Annotated[str | None, QueryParameter(min_length=1, max_length=100, description=(
+            "Serial numbers containing this text (any case; matched as plain text, not a pattern)"))] = None,
     ) -> DrivePage:
-        """Drives, riskiest first by default; filter by model, risk band, minimum risk, failed or not."""
+        """Drives, riskiest first by default; filter by model, risk band, minimum risk, failed or not, and
+        serial; `total` counts every drive the filters match."""
         return await list_drives(state.flywheel.db, principal.tenant_id, model=model, risk_band=risk_band,
-                                 min_risk=min_risk, failed=failed, sort=sort, limit=limit, cursor=cursor)
+                                 min_risk=min_risk, failed=failed, sort=sort, limit=limit, cursor=cursor, q=q)
 
     @get("/scores", operation_id="drivesDayScores")
     async def day_scores(
@@ -262,9 +265,18 @@ async def fleet_overview(db, t) -> FleetOverview:
         risk_distribution=distribution, failures_by_day=[DayCount(day=r["day"], failures=r["n"]) for r in failures])
 
 
+# The filters of a drive listing, on `drives_inventory` ($1 tenant .. $6 serial text).
+_LIST_FILTERS = """tenant_id = $1
+              AND ($2::text IS NULL OR model = $2)
+              AND ($3::text IS NULL OR band = $3)
+              AND ($4::float8 IS NULL OR risk >= $4)
+              AND ($5::bool IS NULL OR (failure_day IS NOT NULL) = $5)
+              AND ($6::text IS NULL OR strpos(lower(serial_number), lower($6)) > 0)"""
+
+
 async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str | None = None,
                       min_risk: float | None = None, failed: bool | None = None, sort: str = "-risk",
-                      limit: int = 50, cursor: str | None = None) -> DrivePage:
+                      limit: int = 50, cursor: str | None = None, q: str | None = None) -> DrivePage:
     key_sql, direction = SORTS[sort]
     if failed is None and (sort == "-risk" or risk_band or min_risk is not None):
         failed = False
@@ -273,23 +285,21 @@ async def list_drives(db, tenant_id, *, model: str | None = None, risk_band: str
     # (a cursor from another sort order, or forged, is refused rather than compared).
     after = decode_cursor(cursor, str if key_type == "text" else float, str) if cursor else None
     compare = "<" if direction == "DESC" else ">"
+    filters = (tenant_id, model, risk_band, min_risk, failed, q)
+    # strpos, not LIKE: the search text is plain text, never a pattern (`%` and `_` match themselves).
     rows = await db.fetch(
         f"""SELECT {_SUMMARY}, {key_sql} AS sort_key FROM drives_inventory
-            WHERE tenant_id = $1
-              AND ($2::text IS NULL OR model = $2)
-              AND ($3::text IS NULL OR band = $3)
-              AND ($4::float8 IS NULL OR risk >= $4)
-              AND ($5::bool IS NULL OR (failure_day IS NOT NULL) = $5)
-              AND ($6::text IS NULL OR {key_sql} {compare} $7::{key_type}
-                   OR ({key_sql} = $7::{key_type} AND serial_number > $6))
-            ORDER BY {key_sql} {direction}, serial_number LIMIT $8""",
-        tenant_id, model, risk_band, min_risk, failed,
-        after[1] if after else None, after[0] if after else None,
-        limit + 1)
+            WHERE {_LIST_FILTERS}
+              AND ($7::text IS NULL OR {key_sql} {compare} $8::{key_type}
+                   OR ({key_sql} = $8::{key_type} AND serial_number > $7))
+            ORDER BY {key_sql} {direction}, serial_number LIMIT $9""",
+        *filters, after[1] if after else None, after[0] if after else None, limit + 1)
+    total = await db.fetchval(f"SELECT count(*) FROM drives_inventory WHERE {_LIST_FILTERS}", *filters)
     items = [summary(r) for r in rows[:limit]]
     more = len(rows) > limit
     last = rows[limit - 1] if more else None
-    return DrivePage(items=items, next_cursor=encode_cursor(last["sort_key"], last["serial_number"]) if last else None)
+    return DrivePage(items=items, next_cursor=encode_cursor(last["sort_key"], last["serial_number"]) if last else None,
+                     total=total)
 
 
 _DAY_SCORES = """SELECT r.serial_number, d.model, r.risk, r.margin, r.band, r.model_version,

@@ -105,6 +105,7 @@ class DriveSummary(msgspec.Struct, kw_only=True):
 class DrivePage(msgspec.Struct):
     items: list[DriveSummary]
     next_cursor: str | None = None
+    total: int = 0  # drives matching the filters, on every page
 
 
 class SmartPoint(msgspec.Struct, kw_only=True):

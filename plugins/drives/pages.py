@@ -86,6 +86,9 @@ class DrivePages(Controller):
         failed: Annotated[Literal["true", "false", ""] | None, QueryParameter()] = None,
         sort: Annotated[Literal["-risk", "risk", "-age", "serial"], QueryParameter()] = "-risk",
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        # The cursors of the pages before this one, so "Previous page" needs no state on the server.
+        trail: Annotated[str | None, QueryParameter(max_length=20_000)] = None,
     ) -> Template:
         db, t = state.flywheel.db, principal.tenant_id
         try:
@@ -96,15 +99,15 @@ class DrivePages(Controller):
             raise InvalidInput("minimum risk must be a number from 0 to 1", field="query.min_risk")
         page = await list_drives(db, t, model=model or None, risk_band=band or None, min_risk=risk_floor,
                                  failed={"true": True, "false": False}.get(failed or ""), sort=sort, limit=50,
-                                 cursor=cursor)
+                                 cursor=cursor or None, q=q or None)
         models = [r["model"] for r in await db.fetch(
             "SELECT DISTINCT model FROM drives_inventory WHERE tenant_id = $1 ORDER BY 1", t)]
         filters = {"model": model or "", "band": band or "", "min_risk": "" if risk_floor is None else risk_floor,
-                   "failed": failed or "", "sort": sort}
+                   "failed": failed or "", "sort": sort, "q": q or ""}
         query = {k: v for k, v in filters.items() if v not in ("", None)}
-        next_url = f"?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else None
+        next_url, prev_url = page_links(query, cursor or "", trail, page.next_cursor)
         return Template("drives/list.html", context={
-            "page": page, "models": models, "filters": filters, "next_url": next_url,
+            "page": page, "models": models, "filters": filters, "next_url": next_url, "prev_url": prev_url,
             "bands": BAND_LABELS, "drive_url": drive_url})
 
     # `path` as in the API (a serial may hold `/`); `/` and `/list` are matched before it.
@@ -123,3 +126,15 @@ class DrivePages(Controller):
             "temperature": {"temperature (C)": [(p.day, p.smart_194_raw) for p in h]},
             "risk": {"risk": [(r.day, r.risk) for r in detail.risk_history]},
         })
+
+
+def page_links(query: dict, cursor: str, trail: str | None, next_cursor: str | None) -> tuple[str | None, str | None]:
+    """Links to the next and the previous page. Keyset cursors only go forward, so each link carries
+    the cursors of the pages before it (`trail`, dot-separated: cursors are base64url, without dots)."""
+    before = trail.split(".") if trail else []
+    next_url = (f"?{urlencode({**query, 'cursor': next_cursor, 'trail': '.'.join([*before, cursor])})}"
+                if next_cursor else None)
+    if not cursor:
+        return next_url, None
+    back = {**query, "cursor": before[-1] if before else "", "trail": ".".join(before[:-1])}
+    return next_url, f"?{urlencode({k: v for k, v in back.items() if v})}"
