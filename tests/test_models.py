@@ -436,3 +436,23 @@ def test_the_one_row_probability_is_the_batch_path_s_to_the_last_digit():
     one = np.array([logistic(float(m)) for m in margins])
     assert np.allclose(one, batch, rtol=4e-16, atol=0)
     assert logistic(-18.0) > 1e-8 and logistic(36.7) < 1.0  # nothing saturates where a model's margins lie
+
+
+def test_onnx_sends_a_value_right_at_a_threshold_where_lightgbm_does():
+    """LightGBM's float64 threshold can round up to a float32 data value; a row holding exactly that
+    value then took the other branch in ONNX (a margin 0.046 off, seen on 200,000 rows). On this data
+    the nearest-float32 export put one row on the wrong side; the export now floors such thresholds."""
+    import lightgbm as lgb
+    import numpy as np
+
+    from flywheel.server.models.onnx import export_classifier, open_session
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    rng.normal(size=(n, 4)), rng.normal(size=n)  # the draws the failing case came after
+    X = np.column_stack([rng.integers(0, 40, n), rng.normal(size=n)]).astype(np.float32)
+    y = ((X[:, 0] % 7 == 0) + X[:, 1] + rng.normal(size=n) > 0.5).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=100, num_leaves=31, verbose=-1).fit(X, y, categorical_feature=[0])
+    onnx_margin = open_session(export_classifier(model, 2, "t")).run(None, {"features": X})[1][:, 1]
+    lgb_margin = model.booster_.predict(X.astype(np.float64), raw_score=True)
+    assert np.max(np.abs(onnx_margin.astype(np.float64) - lgb_margin)) < 1e-5
