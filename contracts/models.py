@@ -296,7 +296,10 @@ class BatchScoreResult(msgspec.Struct, omit_defaults=True):
 
 
 class ActivateResult(msgspec.Struct):
+    """An activation: what serves now, what it replaced, when, and who chose it."""
+
     family: str
     version: int
     previous_version: int | None
     activated_at: datetime
+    activated_by: str = ""  # "key <id>", "the CLI", "auto-activation (job <id>)"

@@ -222,6 +222,13 @@ async def test_models_pages_compare_and_activate(live_server, page, world, clien
     await page.screenshot(path=shots / "model-activated.png", full_page=True)
     active = (await client.get(f"/v1/models/{FAMILY}", headers=a.headers)).json()
     assert active["version"] == v2
+    # The audit entries: this activation (its key, through the console) above v1's automatic one.
+    rows = await page.locator("[data-testid=activations] tbody tr").all_inner_texts()
+    assert f"v{v2}\tv{v1}\tkey " in rows[0] and "(console)" in rows[0], rows
+    assert f"v{v1}\tnone\tauto-activation (job " in rows[1], rows
+    trail = (await client.get(f"/v1/models/{FAMILY}/activations", headers=a.headers)).json()
+    assert [(e["version"], e["previous_version"]) for e in trail] == [(v2, v1), (v1, None)]
+    assert trail[0]["activated_by"].endswith("(console)") and trail[1]["activated_by"].startswith("auto-activation")
 
 
 async def test_events_explorer_body_and_download(live_server, page, world, shots):

@@ -70,7 +70,7 @@ def models_activate(family: str, version: int, tenant: str, as_json: bool) -> No
 
         async with connected(settings) as st:
             family_of(st, family)
-            found = await registry.activate(st.db, await tenant_id_of(st, tenant), family, version)
+            found = await registry.activate(st.db, await tenant_id_of(st, tenant), family, version, by="the CLI")
         show_one(found, as_json=as_json)
 
     run_api(go())

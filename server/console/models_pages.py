@@ -98,6 +98,7 @@ class ModelPages(Controller):
             "versions": versions, "active": active, "ready": ready, "family_url": family_url(family),
             "columns": metric_columns(spec.primary_metric),
             "primary": spec.primary_metric, "lower_is_better": spec.primary_metric in LOWER_IS_BETTER,
+            "activations": await registry.activations(fw.db, principal.tenant_id, family, limit=20),
             **activation_notice(request, active),
         })
 
@@ -140,7 +141,8 @@ class ModelPages(Controller):
         """Serve `version` from now on, as `POST /v1/models/{family}/versions/{version}/activate` does."""
         fw = state.flywheel
         family_of(fw, family)
-        result = await registry.activate(fw.db, principal.tenant_id, family, version)
+        result = await registry.activate(fw.db, principal.tenant_id, family, version,
+                                         by=f"key {principal.key_id} (console)")
         session = console_session(request)
         # The registry keeps only the current pointer and its time; this line is the trail of who moved it.
         log.info("model activated", family=family, version=version, previous=result.previous_version,

@@ -129,7 +129,15 @@ class ModelController(Controller):
         which stays in the registry to activate again.
         """
         family_of(state.flywheel, family)
-        return await registry.activate(state.flywheel.db, principal.tenant_id, family, version)
+        return await registry.activate(state.flywheel.db, principal.tenant_id, family, version,
+                                       by=f"key {principal.key_id}")
+
+    @get("/{family:str}/activations", operation_id="listModelActivations")
+    async def list_activations(self, state: State, principal: Caller, family: Family,
+                               limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50) -> list[ActivateResult]:
+        """Who activated which version when, newest first (by hand, from the CLI, or after training)."""
+        family_of(state.flywheel, family)
+        return await registry.activations(state.flywheel.db, principal.tenant_id, family, limit)
 
     @post("/{family:str}/score", operation_id="score", status_code=200, opt={**SCORING, "openapi_body": "score_row"})
     async def score(self, request: Request, state: State, principal: Caller, family: Family,

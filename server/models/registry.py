@@ -92,8 +92,8 @@ async def active_row(db, tenant_id: UUID, family: str):
            WHERE a.tenant_id = $1 AND a.family = $2""", tenant_id, family)
 
 
-async def activate(db, tenant_id: UUID, family: str, version: int) -> ActivateResult:
-    """Point the family at `version` (which must be ready) and tell every replica."""
+async def activate(db, tenant_id: UUID, family: str, version: int, *, by: str) -> ActivateResult:
+    """Point the family at `version` (which must be ready), record who did (`by`), tell every replica."""
     async with db.acquire() as conn, conn.transaction():
         state = await conn.fetchval(
             "SELECT state FROM model_versions WHERE tenant_id = $1 AND family = $2 AND version = $3",
@@ -109,9 +109,22 @@ async def activate(db, tenant_id: UUID, family: str, version: int) -> ActivateRe
             """INSERT INTO active_models (tenant_id, family, version) VALUES ($1, $2, $3)
                ON CONFLICT (tenant_id, family) DO UPDATE SET version = EXCLUDED.version, activated_at = now()
                RETURNING activated_at""", tenant_id, family, version)
+        await conn.execute(
+            """INSERT INTO model_activations (tenant_id, family, version, previous_version, activated_by, activated_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""", tenant_id, family, version, previous, by[:200], activated_at)
         message = msgspec.json.encode({"tenant_id": str(tenant_id), "family": family, "version": version}).decode()
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, message)
-    return ActivateResult(family=family, version=version, previous_version=previous, activated_at=activated_at)
+    return ActivateResult(family=family, version=version, previous_version=previous, activated_at=activated_at,
+                          activated_by=by[:200])
+
+
+async def activations(db, tenant_id: UUID, family: str, limit: int = 50) -> list[ActivateResult]:
+    """The family's activations, newest first: the audit trail of what served when, and who chose it."""
+    rows = await db.fetch(
+        """SELECT family, version, previous_version, activated_at, activated_by FROM model_activations
+           WHERE tenant_id = $1 AND family = $2 ORDER BY activated_at DESC, id DESC LIMIT $3""",
+        tenant_id, family, limit)
+    return [ActivateResult(**dict(r)) for r in rows]
 
 
 def beats(new: dict[str, Any], old: dict[str, Any] | None, metric: str) -> bool:

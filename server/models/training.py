@@ -150,7 +150,7 @@ async def _activate_if_better(ctx, family: ModelFamily, version: int, metrics: d
     current = await registry.active_row(ctx.db, ctx.tenant_id, family.name)
     ok, why = registry.activation_verdict(metrics, current, family.primary_metric)
     if ok:
-        await registry.activate(ctx.db, ctx.tenant_id, family.name, version)
+        await registry.activate(ctx.db, ctx.tenant_id, family.name, version, by=f"auto-activation (job {ctx.job_id})")
     log.info("auto-activation", family=family.name, version=version, verdict=why)
     return ok, why
 
