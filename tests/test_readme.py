@@ -5,8 +5,9 @@ Every ```sh block runs, unless the line before it says
 container engine or hosts of one's own). The blocks run as one bash script
 in a folder laid out like a clone after `make up` (`.venv` and `.flywheel`
 side by side), with `set -euo pipefail`, so a variable one block sets (KEY,
-JOB_ID) is there for the next. The only change to the text is the port:
-the server listens on a free one, not 8000. `curl` is wrapped to fail on an
+BASE, JOB_ID) is there for the next. The text runs unchanged: the server
+listens on a free port (FLYWHEEL_PORT), which the examples read from
+demo-credentials.json as a user's would. `curl` is wrapped to fail on an
 HTTP error status, which `curl -s` alone would hide.
 """
 
@@ -94,7 +95,7 @@ def test_the_readme_examples_run_as_written(clone_after_make_up):
     for line, body, why in blocks():
         if why is not None:
             continue
-        body = re.sub(r"(localhost|127\.0\.0\.1):8000", rf"\g<1>:{port}", body)
+        assert ":8000" not in body, f"README.md line {line}: use $BASE (from demo-credentials.json), not a port"
         script += [f"echo '--- README.md line {line}' >&2", body]
         ran += 1
     result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=folder, env=env, capture_output=True,
