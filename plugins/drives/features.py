@@ -8,9 +8,9 @@ older than days already built, is built when it arrives, and the days 7 and
 
 What a tree could memorize a drive by is left out: raw power-on hours (age
 is power-on hours in 30-day steps; raw hours stay in the table, for people,
-not the model). Model and capacity are not features either: the core has no native
-categoricals yet, and as numbers (a hash, terabytes) they add risk to every
-drive of one kind.
+not the model). The drive model (`model`, kept for every row) is a feature,
+trained as a categorical (see model.py). Capacity is not: beside the model it
+added nothing on the backtest's test split (see model.py), so it is not built.
 """
 
 from __future__ import annotations
