@@ -97,7 +97,8 @@ def _thresholds_by_tree(booster) -> dict[tuple[int, int, float], set[float]]:
             if "split_feature" not in n:
                 continue
             if n.get("decision_type") == "<=":
-                key = (tree, n["split_feature"], float(np.float32(n["threshold"])))
+                with np.errstate(over="ignore"):  # LightGBM's 1e300 "everything" threshold is inf in float32
+                    key = (tree, n["split_feature"], float(np.float32(n["threshold"])))
                 out.setdefault(key, set()).add(float(n["threshold"]))
             pending += [n["left_child"], n["right_child"]]
     return out
