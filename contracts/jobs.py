@@ -37,6 +37,7 @@ class JobRead(msgspec.Struct):
     finished_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    logs: str | None = None  # what it logged while it ran (one job's page, not in listings)
 
 
 class JobPage(msgspec.Struct):

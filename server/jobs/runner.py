@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from flywheel.contracts.jobs import CronSpec, JobSpec
 from flywheel.server.jobs.cancel import MARK_CANCELLED, JobCancelled
 from flywheel.server.jobs.context import JobContext
+from flywheel.server.jobs.logs import JobLog, capturing
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState
@@ -59,6 +60,23 @@ async def run_job(state: AppState, spec: JobSpec, job_id: UUID, payload: Any, *,
     if row is None:  # already finished (a duplicate delivery): nothing to do
         return {"skipped": True}
     ctx = JobContext(state=state, job_id=job_id, name=spec.name, tenant_id=row["tenant_id"], attempt=row["attempts"])
+    with capturing() as lines:
+        try:
+            return await _run(state, spec, job_id, payload, ctx)
+        finally:
+            await _keep_logs(state, job_id, lines)
+
+
+async def _keep_logs(state: AppState, job_id: UUID, lines: JobLog) -> None:
+    text = lines.text()
+    if text is not None:
+        try:
+            await state.db.execute("UPDATE jobs SET logs = $2 WHERE id = $1", job_id, text)
+        except Exception:  # the job's outcome is recorded already: a lost log must not change it
+            log.warning("job log not stored", job_id=str(job_id))
+
+
+async def _run(state: AppState, spec: JobSpec, job_id: UUID, payload: Any, ctx: JobContext) -> dict[str, Any]:
     started = time.perf_counter()
     with tracer.start_as_current_span(f"job {spec.name}", attributes={"flywheel.job_id": str(job_id)}) as span:
         try:

@@ -20,12 +20,13 @@ def job_read(row: Any) -> JobRead:
     return JobRead(id=row["id"], name=row["name"], state=JobState(row["state"]),
                    progress=msgspec.convert(row["progress"], JobProgress), attempts=row["attempts"],
                    created_at=row["created_at"], started_at=row["started_at"],
-                   finished_at=row["finished_at"], result=row["result"], error=row["error"])
+                   finished_at=row["finished_at"], result=row["result"], error=row["error"],
+                   logs=row["logs"] if "logs" in row.keys() else None)
 
 
 async def job_status(db: Any, job_id: UUID, tenant_id: UUID | None) -> JobRead:
     """The job `job_id` of `tenant_id` (None: a system job), or 404."""
-    row = await db.fetchrow(f"SELECT {COLUMNS} FROM jobs WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2",
+    row = await db.fetchrow(f"SELECT {COLUMNS}, logs FROM jobs WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2",
                             job_id, tenant_id)
     if row is None:
         raise NotFound("no such job")
