@@ -173,12 +173,14 @@ class FastRoutes:
         started = time.perf_counter()
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))  # the first, as Litestar reads it
         length = headers.get("content-length", "0")
         if "idempotency-key" in headers or not length.isdigit() or int(length) > self.max_body:
             await self.app(scope, receive, send)
             return
-        principal = await bearer_principal(self.state, scope_header(scope, b"authorization"), route.scope)
+        authorization = headers.get("authorization")
+        principal = await bearer_principal(self.state, authorization.encode("latin-1") if authorization else None,
+                                           route.scope)
         if principal is None:
             await self.app(scope, receive, send)
             return
@@ -222,13 +224,6 @@ class FastRoutes:
         await _send(send, receive, answer)
         self.metrics[(scope["method"], route.path)].observe(started, answer.status)
         return answer.status
-
-
-def scope_header(scope: dict, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return None
 
 
 async def _send(send: Any, receive: Any, answer: FastResponse) -> None:

@@ -21,6 +21,7 @@ from flywheel.server.app import create_app
 from flywheel.server.fast_routes import FastRoutes
 from flywheel.server.plugin_api import FAST_PATH, FastRequest, FastResponse, InvalidInput
 from flywheel.server.testing.client import app_client
+from tests.test_ingest_fastpath import _layers
 from tests.test_ingest_hooks import plugin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -203,10 +204,3 @@ async def test_turned_off_the_handler_answers_everything(flywheel_settings, tmp_
 async def test_a_route_with_path_parameters_cannot_be_fast(flywheel_settings):
     with pytest.raises(ValueError, match="path parameters"):
         create_app(flywheel_settings, [plugin("fastnamed", register_routes=lambda: [named])])
-
-
-def _layers(app):
-    handler = app.asgi_handler
-    while handler is not None and not isinstance(handler, type(app)):
-        yield handler
-        handler = getattr(handler, "app", None)

@@ -75,7 +75,7 @@ def tenants_create(name: str) -> None:
             tenant = await service.create_tenant(state.db, name)
         click.echo(msgspec.json.encode(tenant).decode())
 
-    _run_api(go())
+    run_api(go())
 
 
 @tenants.command("list")
@@ -92,7 +92,7 @@ def tenants_list(as_json: bool) -> None:
         show(found, [("id", lambda t: t.id), ("name", lambda t: t.name), ("created", lambda t: t.created_at)],
              as_json=as_json, empty="no tenants")
 
-    _run_api(go())
+    run_api(go())
 
 
 @click.group()
@@ -123,7 +123,7 @@ def keys_create(tenant: str, scopes: str, name: str) -> None:
             created = await service.create_key(state.db, t.id, name, wanted)
         click.echo(msgspec.json.encode(created).decode())
 
-    _run_api(go())
+    run_api(go())
 
 
 KEY_COLUMNS = [("id", lambda k: k.id), ("name", lambda k: k.name), ("prefix", lambda k: k.prefix),
@@ -146,7 +146,7 @@ def keys_list(tenant: str, as_json: bool) -> None:
             found = await service.list_keys(state.db, t.id)
         show(found, KEY_COLUMNS, as_json=as_json, empty="no keys")
 
-    _run_api(go())
+    run_api(go())
 
 
 @keys.command("revoke")
@@ -165,7 +165,7 @@ def keys_revoke(key_id, tenant: str, as_json: bool) -> None:
             revoked = await service.revoke_key(state.db, t.id, key_id)
         show_one(revoked, as_json=as_json)
 
-    _run_api(go())
+    run_api(go())
 
 
 @keys.command("secret-key")
@@ -178,9 +178,6 @@ def keys_secret_key() -> None:
     from flywheel.server.secrets import new_key
 
     click.echo(new_key())
-
-
-_run_api = run_api
 
 
 @click.command()

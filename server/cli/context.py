@@ -65,7 +65,7 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
             await asyncio.to_thread(services.stop)
 
 
-def run_async(coro) -> None:
+def run_async(coro):
     """Run a command's coroutine; Ctrl-C and SIGTERM (docker stop, systemd, kill) both stop it cleanly.
 
     asyncio answers Ctrl-C by cancelling the command's task, so every
@@ -79,9 +79,9 @@ def run_async(coro) -> None:
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main else None
     try:
-        asyncio.run(coro)
+        return asyncio.run(coro)
     except KeyboardInterrupt:
-        pass
+        return None
     except StartupProblem as exc:
         fail(exc)
     finally:

@@ -103,13 +103,9 @@ def jobs_wait(job_id: UUID, as_json: bool) -> None:
 
                 return await follow_job(st.db, job_id, owner, show, interval=0.25)
 
-    result: list = []
-
-    async def keep():
-        result.append(await go())
-
-    run_api(keep())
-    status = result[0]
+    status = run_api(go())
+    if status is None:  # Ctrl-C while waiting
+        raise SystemExit(130)
     show_one(status, as_json=as_json)
     if status.state is not JobState.SUCCEEDED:
         raise SystemExit(1)

@@ -19,12 +19,13 @@ async def tenant_id_of(state, name_or_id: str | None) -> UUID | None:
     return (await service.find_tenant(state.db, name_or_id)).id
 
 
-def run_api(coro) -> None:
-    """Run a command; an API error (404, 409...) ends it with its message and exit code 1."""
+def run_api(coro):
+    """Run a command and return what it returned; an API error (404, 409...) ends it with its
+    message and exit code 1."""
     from flywheel.server.errors import ApiError
 
     try:
-        run_async(coro)
+        return run_async(coro)
     except ApiError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
