@@ -14,6 +14,11 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # backend, whose test image is built from Debian's packages on first use (tests/sandbox_backends.py).
 TEST_SYSTEM_PACKAGES ?= chromium bubblewrap python3-pytest podman runc debootstrap
 
+# The MLflow tracking server that tests/test_credit_mlflow.py logs credit runs to runs from a
+# venv of its own: its dependencies (Flask, SQLAlchemy, ...) stay out of Flywheel's.
+MLFLOW_VENV ?= .venv-mlflow
+MLFLOW_VERSION := 3.17.2
+
 .PHONY: up install install-test system-deps lint test clean
 
 $(VENV)/.installed: pyproject.toml setup.py
@@ -35,7 +40,12 @@ $(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyp
 	$(PIP) install -e sdks/python
 	@touch $@
 
-install-test: $(VENV)/.installed-test system-deps
+$(MLFLOW_VENV)/.installed:
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip --disable-pip-version-check -q install "mlflow==$(MLFLOW_VERSION)"
+	@touch $@
+
+install-test: $(VENV)/.installed-test $(MLFLOW_VENV)/.installed system-deps
 
 system-deps:
 	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -59,4 +69,4 @@ test: install-test lint
 clean:
 	@cluster=$$(cat .flywheel/services/postgres/outside 2>/dev/null); \
 	case "$$cluster" in *..*) ;; */flywheel/pg-*) echo "rm -rf $$cluster"; rm -rf -- "$$cluster";; esac
-	rm -rf $(VENV) .flywheel
+	rm -rf $(VENV) $(MLFLOW_VENV) .flywheel

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from flywheel.contracts.jobs import JobSpec
 from flywheel.contracts.models import TrainingParams, TrainModel
-from flywheel.plugins.credit import catalog, datasets, runs, runspec, splits
+from flywheel.plugins.credit import catalog, datasets, runs, runspec, splits, tracking
 from flywheel.plugins.credit.assessment import assess
 from flywheel.plugins.credit.contracts import RunJob, RunSpec
 from flywheel.plugins.credit.evaluation import apply_policy
@@ -102,6 +102,7 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
 
     await _step(ctx, run_id, 5, "writing metrics and the report", started)
     artifacts = await _write_artifacts(store, run_id, spec, metrics, failures, defs, version, checked)
+    await _track(ctx, run_id, spec, version, metrics, failures, artifacts, started)
     metrics["seconds"] = round(time.monotonic() - started, 3)
     await runs.finish(ctx.db, ctx.tenant_id, run_id, "succeeded", model_family=FAMILY_NAME, model_version=version,
                       passed=not failures, failures=msgspec.to_builtins(failures), metrics=_scalars(metrics),
@@ -110,6 +111,19 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
                 "failed the evaluation policy: " + ", ".join(f.threshold for f in failures), started)
     return {"run_id": str(run_id), "model_version": version, "passed": not failures, "auc": metrics["auc"],
             "ks": metrics["ks"], "gini": metrics["gini"], "report": artifacts.get("report")}
+
+
+async def _track(ctx, run_id, spec: RunSpec, version: int, metrics, failures, artifacts, started: float) -> None:
+    """MLflow, when configured: a failure there is a line in the run's log, not a failed run."""
+    try:
+        mlflow_run = await tracking.log_run(tenant_store(ctx.state, ctx.tenant_id), ctx.tenant_id, run_id, spec,
+                                            version, metrics, failures, artifacts)
+    except Exception as exc:  # the tracking server is secondary: the run is stored either way
+        await runs.log(ctx.db, ctx.tenant_id, run_id, f"MLflow logging failed: {type(exc).__name__}: {exc}"[:2000])
+        return
+    if mlflow_run is not None:
+        await _step(ctx, run_id, 5, f"logged to MLflow run {mlflow_run} ({tracking.experiment_name(ctx.tenant_id)})",
+                    started)
 
 
 def _train_request(run_id, spec: RunSpec, defs) -> TrainModel:
