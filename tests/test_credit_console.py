@@ -56,6 +56,8 @@ async def test_credit_pages(live_server, page, demo_tenant, client, shots):
         await page.get_by_test_id("report-link").click()
     assert "Credit run report" in await page.locator("h1").inner_text()
     assert await page.locator("svg").count() >= 4  # ROC, KS, distribution, calibration
+    # Its style block applies (allowed by its hash), though the console allows no inline style.
+    assert await page.evaluate("getComputedStyle(document.body).maxWidth") == "960px"
     await page.screenshot(path=shots / "report.png", full_page=True)
 
     await page.goto(f"{url}/console/credit/models")

@@ -6,6 +6,9 @@ They read through the same functions as `/v1/credit`, so a page and the API neve
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from uuid import UUID
 
 from litestar import Controller, Response, get
@@ -26,6 +29,16 @@ def _num(x, digits: int = 4) -> str:
 
 
 HELPERS = {"pct": _pct, "num": _num}
+_STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
+
+
+def report_policy(html: bytes) -> str:
+    """The console's policy (no scripts, nothing from elsewhere), except that the report's own
+    style block may apply: it is allowed by its hash, so no other inline style can."""
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'"
+                      for m in _STYLE.findall(html)) or "'none'"
+    return (f"default-src 'none'; style-src {hashes}; img-src data:; "
+            "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
 
 class CreditPages(Controller):
@@ -67,7 +80,8 @@ class CreditPages(Controller):
         key = run.artifacts.get("report")
         if key is None:
             raise NotFound(f"run {run_id} has no report")
-        return Response(await tenant_store(state.flywheel, principal.tenant_id).get(key), media_type="text/html")
+        html = await tenant_store(state.flywheel, principal.tenant_id).get(key)
+        return Response(html, media_type="text/html", headers={"Content-Security-Policy": report_policy(html)})
 
     @get("/models")
     async def models_page(self, state: State, principal: Caller) -> Template:
