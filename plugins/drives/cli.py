@@ -287,3 +287,13 @@ async def run_with_progress(state, tenant_id, name: str, payload: dict, console)
     if status.state.value != "succeeded":
         raise click.ClickException(f"{name} failed: {status.error}")
     return status.result or {}
+
+
+def _add_fetch() -> None:
+    # Its own module (fetch_cli.py): downloading and unpacking are a subject of their own.
+    from flywheel.plugins.drives.fetch_cli import fetch
+
+    drives.add_command(fetch)
+
+
+_add_fetch()

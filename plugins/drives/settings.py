@@ -5,6 +5,8 @@ Reading needs `read`; changing needs `admin` (bands decide which drives people a
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from uuid import UUID
 
 from litestar import Controller, get, put
@@ -44,3 +46,21 @@ class DriveSettingsController(Controller):
     async def put_settings(self, state: State, principal: Caller, data: JSONBody[RiskBands]) -> RiskBands:
         """Set the risk bands (scope `admin`); the next scoring run uses them."""
         return await write_bands(state.flywheel.db, principal.tenant_id, data)
+
+
+# -- where `flywheel drives fetch` downloads from (an operator's setting, not a tenant's) --------
+
+FETCH_URL_ENV = "FLYWHEEL_DRIVES_FETCH_URL"
+# Backblaze's own address for its quarterly archives (2016 on); {year} and {q} are filled in.
+DEFAULT_FETCH_URL = "https://f001.backblazeb2.com/file/Backblaze-Hard-Drive-Data/data_Q{q}_{year}.zip"
+
+
+def fetch_url_pattern(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(pattern, where it came from): FLYWHEEL_DRIVES_FETCH_URL when set, else Backblaze's address.
+
+    The caller checks it with `fetch_plan.check_pattern`, naming the source in a refusal.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(FETCH_URL_ENV):
+        return env[FETCH_URL_ENV], FETCH_URL_ENV
+    return DEFAULT_FETCH_URL, "the default URL"
