@@ -167,3 +167,19 @@ async def test_records_the_subscriber_missed_are_synced_from_the_events_table(cl
     await worker()
     again = (await client.get(f"/v1/jobs/{r.json()['id']}", headers=tenant.headers)).json()
     assert again["result"]["added"] == 0, "a second run changes nothing"
+
+
+async def test_backblaze_2024_location_columns_are_accepted_and_left_out(make_tenant, database, open_tmp):
+    """From 2024 on, Backblaze's files say where each drive sits, between `failure` and SMART."""
+    t = await make_tenant()
+    path = open_tmp / "2024-04-01.csv"
+    path.write_text("date,serial_number,model,capacity_bytes,failure,datacenter,cluster_id,vault_id,pod_id,"
+                    "pod_slot_num,is_legacy_format,smart_1_raw,smart_5_raw\n"
+                    "2024-04-01,LOC1,M,1,0,phx1,0,1042,3,17,False,7,4\n"
+                    "2024-04-01,LOC2,M,1,1,sac0,1,1043,,,True,,\n")
+    result = await import_file(database, t.id, path)
+    assert result.rows == 2 and result.inserted == 2
+    assert await counts(database, t.id) == {date(2024, 4, 1): (2, 1)}
+    row = await database.fetchrow(
+        "SELECT smart, smart_5_raw FROM drives_smart_daily WHERE tenant_id = $1 AND serial_number = 'LOC1'", t.id)
+    assert row["smart_5_raw"] == 4 and "smart_1_raw" in row["smart"] and "datacenter" not in row["smart"]

@@ -32,6 +32,10 @@ from flywheel.plugins.drives.csv_errors import explain_arrow_error, first_line
 
 REQUIRED = ("date", "serial_number", "model", "capacity_bytes", "failure")
 SMART_COLUMN = re.compile(r"^smart_\d{1,3}_(normalized|raw)$")
+# Where a drive sits, in Backblaze's files from 2024 on (between `failure` and the SMART columns).
+# Nothing here reads them: they are accepted and left out.
+LOCATION_COLUMNS = frozenset({"datacenter", "cluster_id", "vault_id", "pod_id", "pod_slot_num",
+                              "is_legacy_format"})
 COLUMNS = ("tenant_id", "day", "serial_number", "model", "capacity_bytes", "failure", *KEY_COLUMNS, "smart", "source")
 _json = msgspec.json.Encoder()
 
@@ -52,7 +56,7 @@ def read_header(path: Path) -> list[str]:
         raise DrivesImportError(f"{path.name}: cannot read ({exc})") from None
     columns = [c.strip() for c in line.split(",")]
     missing = [c for c in REQUIRED if c not in columns]
-    unknown = [c for c in columns if c not in REQUIRED and not SMART_COLUMN.match(c)]
+    unknown = [c for c in columns if c not in REQUIRED and c not in LOCATION_COLUMNS and not SMART_COLUMN.match(c)]
     if missing or unknown:
         problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
             [f"unknown column(s) {', '.join(repr(c) for c in unknown[:5])}"] if unknown else [])
@@ -78,8 +82,9 @@ def read_csv(path: Path) -> pa.Table:
              "capacity_bytes": pa.int64(), "failure": pa.int8()}
     types.update({c: pa.float64() for c in columns if SMART_COLUMN.match(c)})
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types,
-                                                                          strings_can_be_null=False))
+        kept = [c for c in columns if c not in LOCATION_COLUMNS]
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, include_columns=kept))
     except pa.ArrowInvalid as exc:
         # pyarrow names the column's position and the value, or the short row: find the line.
         raise DrivesImportError(explain_arrow_error(path, columns, str(exc))) from None
