@@ -19,7 +19,11 @@ TEST_SYSTEM_PACKAGES ?= chromium bubblewrap python3-pytest podman runc debootstr
 MLFLOW_VENV ?= .venv-mlflow
 MLFLOW_VERSION := 3.17.2
 
-.PHONY: up install install-test system-deps lint test clean
+# The TypeScript SDK (sdks/typescript): its pinned dev dependencies (package-lock.json) and its
+# build (dist/), which tests/test_sdk_typescript.py runs under Node's test runner and in Chromium.
+SDK_TS := sdks/typescript
+
+.PHONY: up install install-test system-deps lint test clean sdk-typescript
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Flywheel needs Python 3.11, found " + sys.version.split()[0])'
@@ -61,7 +65,15 @@ lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: install-test lint
+$(SDK_TS)/node_modules/.installed: $(SDK_TS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ with npm"; exit 1; }
+	npm ci --prefix $(SDK_TS) --no-audit --no-fund
+	@touch $@
+
+sdk-typescript: $(SDK_TS)/node_modules/.installed
+	npm run --prefix $(SDK_TS) build
+
+test: install-test lint sdk-typescript
 	$(PY) -m pytest -q
 
 # As root, the embedded Postgres cluster may live outside .flywheel (see the
@@ -69,4 +81,4 @@ test: install-test lint
 clean:
 	@cluster=$$(cat .flywheel/services/postgres/outside 2>/dev/null); \
 	case "$$cluster" in *..*) ;; */flywheel/pg-*) echo "rm -rf $$cluster"; rm -rf -- "$$cluster";; esac
-	rm -rf $(VENV) $(MLFLOW_VENV) .flywheel
+	rm -rf $(VENV) $(MLFLOW_VENV) .flywheel $(SDK_TS)/node_modules $(SDK_TS)/dist
