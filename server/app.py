@@ -24,6 +24,7 @@ from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_princi
 from flywheel.server.console import console_router, console_templates, with_html_errors
 from flywheel.server.contributions import collect
 from flywheel.server.errors import EXCEPTION_HANDLERS
+from flywheel.server.cors import cors_config
 from flywheel.server.fast_routes import FastRoutes, fast_routes_of
 from flywheel.server.gc_tuning import tune_for_serving
 from flywheel.server.hosts import HostCheck
@@ -108,6 +109,7 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
             security=[{"apiKey": []}],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        cors_config=cors_config(settings),  # off unless FLYWHEEL_CORS_ORIGINS is set
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,  # logging is configured once, by configure_logging (server/telemetry.py)
@@ -115,9 +117,9 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
     app.state.flywheel = state
     document_api(app)
     if settings.ingest_fast_path:
-        app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus)
+        app.asgi_handler = IngestFastPath(app.asgi_handler, state, prometheus, cors=bool(settings.cors_origins))
     fast = fast_routes_of(app)
     if fast and settings.fast_routes:
-        app.asgi_handler = FastRoutes(app.asgi_handler, state, fast, prometheus)
+        app.asgi_handler = FastRoutes(app.asgi_handler, state, fast, prometheus, cors=bool(settings.cors_origins))
     app.asgi_handler = HostCheck(app.asgi_handler, settings.allowed_host_names)  # in front of everything
     return app

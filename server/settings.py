@@ -18,6 +18,8 @@ import msgspec
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+# A browser origin exactly as browsers send it (scheme, host, optional port; no path), or `*`.
+CorsOrigin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-fA-F:]+\](:[0-9]{1,5})?)$")]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Host header values the API answers to (DNS rebinding); None: derived
     # from `host` (see `allowed_host_names`).
     allowed_hosts: list[str] | None = None
+    # Origins whose pages may call the API from a browser (CORS); None: no CORS headers at all.
+    cors_origins: list[CorsOrigin] | None = None
     # A client must send its request headers within this, and its body
     # without pausing longer than `http_body_timeout_s` (slow clients).
     http_header_timeout_s: Seconds = 10.0
@@ -118,6 +122,7 @@ ENV_VARS: dict[str, str] = {
     "host": "FLYWHEEL_HOST",
     "port": "FLYWHEEL_PORT",
     "allowed_hosts": "FLYWHEEL_ALLOWED_HOSTS",
+    "cors_origins": "FLYWHEEL_CORS_ORIGINS",
     "http_header_timeout_s": "FLYWHEEL_HTTP_HEADER_TIMEOUT_S",
     "http_body_timeout_s": "FLYWHEEL_HTTP_BODY_TIMEOUT_S",
     "plugins": "FLYWHEEL_PLUGINS",
@@ -212,7 +217,7 @@ def _parse(field: str, var: str, value: str) -> object:
         if lowered in _FALSE:
             return False
         raise SettingsError(var, f"expected a boolean (1/0, true/false), got {value!r}")
-    if field in ("plugins", "allowed_hosts"):
+    if field in ("plugins", "allowed_hosts", "cors_origins"):
         return [name.strip() for name in value.split(",") if name.strip()]
     return value
 
