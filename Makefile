@@ -39,7 +39,7 @@ up: install
 	$(VENV)/bin/flywheel up --demo
 
 $(VENV)/.installed-test: $(VENV)/.installed examples/flywheel-example-plugin/pyproject.toml sdks/python/pyproject.toml
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,llm-train]'
 	$(PIP) install -e examples/flywheel-example-plugin
 	$(PIP) install -e sdks/python
 	@touch $@

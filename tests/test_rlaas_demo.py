@@ -29,3 +29,10 @@ async def test_demo_policies_and_interactions_are_loaded_once(client, state, ten
     feedback = await database.fetchval("SELECT count(*) FROM rlaas_feedback WHERE tenant_id = $1", tenant.id)
     tasks = await database.fetchval("SELECT count(*) FROM rlaas_task_results WHERE tenant_id = $1", tenant.id)
     assert events == INTERACTIONS + feedback + tasks  # every event stored once, though sent twice
+    # Rewards are computed at once: every interaction with feedback or a task result has one.
+    signalled = await database.fetchval(
+        """SELECT count(DISTINCT interaction_id) FROM (SELECT interaction_id FROM rlaas_feedback WHERE tenant_id = $1
+           AND kind <> 'comparison' UNION SELECT interaction_id FROM rlaas_task_results WHERE tenant_id = $1) s""",
+        tenant.id)
+    assert signalled > 0
+    assert await database.fetchval("SELECT count(*) FROM rlaas_rewards WHERE tenant_id = $1", tenant.id) == signalled

@@ -28,6 +28,7 @@ class TenantB:
     tenant_id: str
     ids: dict[str, str] = field(default_factory=dict)
     worker: Any = None
+    state: Any = None  # the app's state, for what only code makes (alerts: raise_alert)
 
 
 async def _job(client, b):
@@ -98,6 +99,85 @@ async def _policy(client, b):
         "upstream": {"base_url": "https://api.example.com/v1", "model": "gpt-4o-mini"}})
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+async def _export(client, b):
+    """An SFT export of B's route, written by the worker (its selection carries the marker)."""
+    r = await client.post("/v1/rlaas/exports", headers=b.headers,
+                          json={"kind": "sft", "selection": {"route": f"{MARKER}-route"}})
+    assert r.status_code == 202, r.text
+    await b.worker()
+    return r.json()["export_id"]
+
+
+async def _adapter(client, b):
+    """A LoRA adapter of B's, trained for one step on an SFT export of one answered call (the llm-train extra)."""
+    from pathlib import Path
+
+    from tiny_llm import save_tiny_llm
+
+    base = Path(b.state.settings.data_path) / "base-models" / "isolation-tiny"
+    if not (base / "config.json").exists():
+        save_tiny_llm(base)
+    route, event_id = f"{MARKER}-lora", str(uuid.uuid4())
+    r = await client.post("/v1/events", headers=b.headers, json=[{
+        "type": "rlaas.interaction", "event_id": event_id, "ts": "2026-11-20T23:00:00Z",
+        "interaction_id": str(uuid.uuid4()), "route": route, "endpoint": "chat.completions",
+        "policy_id": str(uuid.uuid4()), "policy": "base", "policy_version": 1, "status": 200, "latency_ms": 5.0,
+        "request": {"messages": [{"role": "user", "content": MARKER}]},
+        "response": {"choices": [{"message": {"role": "assistant", "content": MARKER}}]}}])
+    assert r.json()["accepted"] == 1, r.text
+
+    async def visible() -> bool:
+        page = await client.get("/v1/rlaas/interactions", params={"route": route}, headers=b.headers)
+        return bool(page.json()["items"])
+
+    await eventually(visible, what="B's answered interaction")
+    r = await client.post("/v1/rlaas/exports", headers=b.headers, json={"kind": "sft", "selection": {"route": route}})
+    await b.worker()
+    r = await client.post("/v1/rlaas/adapters", headers=b.headers, json={
+        "name": "b-lora", "export_id": r.json()["export_id"], "base_model": str(base), "description": MARKER,
+        "config": {"max_steps": 1, "device": "cpu"}})
+    assert r.status_code == 202, r.text
+    await b.worker()
+
+    async def archived() -> bool:  # or the archive would change B's store during the jobs' sweep
+        store = b.state.tenant_store(b.tenant_id)
+        return any([event_id.encode() in await store.get(info.key) async for info in store.list("events/jsonl/")])
+
+    await eventually(archived, what="B's answered interaction in its archive")
+    return r.json()["id"]
+
+
+async def _alert_channel(client, b):
+    """An e-mail channel of B's named with the marker (B has no SMTP server: its deliveries fail at once)."""
+    r = await client.post("/v1/alerts/channels", headers=b.headers,
+                          json={"name": MARKER, "kind": "email", "recipients": ["ops@example.com"]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _alert_rule(client, b):
+    r = await client.post("/v1/alerts/rules", headers=b.headers,
+                          json={"match": "*", "channel_ids": [b.ids["channel_id"]]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _alert(client, b):
+    """An open alert of B's, raised as a condition would (alerts are raised by code, not by the API)."""
+    from flywheel.server.alerts import raise_alert
+
+    alert = await raise_alert(b.state, uuid.UUID(b.tenant_id), rule="isolation.probe", key=MARKER,
+                              severity="critical", title=MARKER, details={"marker": MARKER})
+    return str(alert.id)
+
+
+async def _alert_delivery(client, b):
+    await b.worker()  # the alert's delivery to B's channel is attempted (and fails: no SMTP server)
+    r = await client.get("/v1/alerts/deliveries", params={"alert_id": b.ids["alert_id"]}, headers=b.headers)
+    (delivery,) = r.json()["items"]
+    return delivery["id"]
 
 
 async def _credit_run(client, b):
@@ -171,7 +251,8 @@ async def _sha256(client, b):
 # parameter needs a line here; `test_every_path_parameter_has_a_provider` says so.
 PROVIDERS = {"job_id": _job, "key_id": _key, "note_id": _note, "family": _family, "version": _version,
              "serial": _serial, "interaction_id": _interaction,
-             "policy_id": _policy, "run_id": _credit_run,
+             "policy_id": _policy, "export_id": _export, "adapter_id": _adapter, "run_id": _credit_run,
+             "channel_id": _alert_channel, "rule_id": _alert_rule, "alert_id": _alert, "delivery_id": _alert_delivery,
              "trace_id": _trace, "chunk_no": _trace_made, "sha256": _sha256,
              **{name: _made_by_credit_run(name) for name in ("dataset_id", "dataset_version_id", "feature_id",
                                                             "feature_set_id", "feature_set_version_id")}}
@@ -191,14 +272,20 @@ SURVIVES = {
     "dataset_version_id": ("/v1/credit/dataset-versions/{}", lambda body: body["name"] == MARKER),
     "feature_set_version_id": ("/v1/credit/feature-set-versions/{}", lambda body: body["name"] == MARKER),
     "feature_id": ("/v1/credit/features/{}", lambda body: body["description"].startswith(MARKER)),
+    "export_id": ("/v1/rlaas/exports/{}", lambda body: body["status"] == "succeeded"),
+    "adapter_id": ("/v1/rlaas/adapters/{}", lambda body: body["status"] == "succeeded" and len(body["files"]) >= 5),
+    "alert_id": ("/v1/alerts/{}", lambda body: body["state"] == "open" and len(body["history"]) == 1),
+    "rule_id": ("/v1/alerts/rules/{}", lambda body: body["enabled"] and body["channel_ids"]),
+    "channel_id": ("/v1/alerts/channels/{}", lambda body: body["name"] == MARKER and body["enabled"]),
+    "delivery_id": ("/v1/alerts/deliveries/{}", lambda body: body["state"] == "failed" and len(body["log"]) == 1),
 }
 
 
 @pytest.fixture
-async def tenants(client, make_tenant, worker):
+async def tenants(client, make_tenant, worker, state):
     a = await make_tenant()
     b_t = await make_tenant(name=f"{MARKER}-{uuid.uuid4().hex[:4]}")
-    b = TenantB(headers=b_t.headers, tenant_id=str(b_t.id), worker=worker)
+    b = TenantB(headers=b_t.headers, tenant_id=str(b_t.id), worker=worker, state=state)
     for name, make in PROVIDERS.items():
         b.ids[name] = await make(client, b)
     return a, b
@@ -315,7 +402,13 @@ async def tenant_snapshot(state, tenant_id) -> dict[str, tuple[int, str]]:
 
 
 async def _archived(state, tenant_id) -> bool:
-    return any([info async for info in state.tenant_store(tenant_id).list("events/jsonl/")])
+    """Every event of B's has reached its JSONL archive (its trace's events too, sent last)."""
+    store = state.tenant_store(tenant_id)
+    lines = 0
+    async for info in store.list("events/jsonl/"):
+        lines += (await store.get(info.key)).count(b"\n")
+    stored = await state.db.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", uuid.UUID(tenant_id))
+    return stored > 0 and lines >= stored
 
 
 def _bases(state, name: str) -> list[dict[str, Any]]:
@@ -328,8 +421,8 @@ async def test_jobs_queued_by_tenant_a_leave_tenant_b_untouched(app, client, sta
     from hostile import payload_variants
 
     a, b = tenants
-    # B's own event reaches its JSONL archive within a second: wait, so only A can change anything.
-    await eventually(lambda: _archived(state, b.tenant_id), what="B's event in its archive")
+    # B's events reach its JSONL archive within a second of their commit: wait, so only A can change anything.
+    await eventually(lambda: _archived(state, b.tenant_id), what="B's events in its archive")
     before = await tenant_snapshot(state, b.tenant_id)
     holding = [name for name, (count, _) in before.items() if count]
     assert len(holding) >= 8, f"B should have rows in most tenant tables for this to mean anything: {holding}"

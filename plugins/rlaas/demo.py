@@ -19,11 +19,12 @@ from uuid import UUID
 
 import structlog
 
-from flywheel.plugins.rlaas import policies
+from flywheel.plugins.rlaas import policies, rewards
 from flywheel.plugins.rlaas.contracts import Feedback, Interaction, Rating, TaskResult, Thumbs
 from flywheel.plugins.rlaas.policy_types import PolicyCreate, Upstream
+from flywheel.plugins.rlaas.reward_types import ComputeRewards
 from flywheel.plugins.rlaas.users import user_hash
-from flywheel.server.plugin_api import ingest_events
+from flywheel.server.plugin_api import ingest_events, run_here
 
 log = structlog.get_logger("flywheel.rlaas")
 ROUTE = "support-draft"
@@ -46,11 +47,25 @@ async def seed_demo(state: Any, tenant_id: UUID) -> None:
         events = _events(tenant_id, made)
         for start in range(0, len(events), 500):
             await ingest_events(state, tenant_id, events[start:start + 500])
+        await _rewards(state, tenant_id)
         log.info("rlaas demo ready", interactions=INTERACTIONS)
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("rlaas demo failed")
+
+
+async def _rewards(state: Any, tenant_id: UUID) -> None:
+    """Rewards and pairs at once, so the console's policy comparison shows mean rewards (the
+    five-minute cron would get there too): once the interactions are projected, one job run."""
+    for _ in range(100):
+        projected = await state.db.fetchval("SELECT count(*) FROM rlaas_interactions WHERE tenant_id = $1",
+                                            tenant_id)
+        if projected >= INTERACTIONS:
+            break
+        await asyncio.sleep(0.1)
+    _, task = await run_here(state, rewards.JOB, ComputeRewards(), tenant_id=tenant_id)
+    await task
 
 
 async def _policies(state: Any, tenant_id: UUID) -> dict[str, Any]:

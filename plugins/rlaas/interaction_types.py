@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from flywheel.plugins.rlaas.contracts import PolicyName, Route, Signal
+from flywheel.plugins.rlaas.reward_types import RewardRead
 from flywheel.plugins.rlaas.users import UserHash
 
 Role = Literal["primary", "shadow"]
@@ -98,6 +99,7 @@ class InteractionDetail(msgspec.Struct, kw_only=True):
     attributes: dict[str, Any]
     feedback: list[FeedbackRead]
     task_results: list[TaskResultRead]
+    reward: RewardRead | None = None  # its reward, once the rewards job has computed one
 
 
 DETAIL_MAX = 1000

@@ -31,6 +31,7 @@ from flywheel.plugins.rlaas.interaction_types import (
     Role,
     TaskResultRead,
 )
+from flywheel.plugins.rlaas.rewards_api import reward_of
 from flywheel.plugins.rlaas.users import user_hash
 from flywheel.server.plugin_api import Caller, InvalidInput, NotFound, decode_cursor, encode_cursor
 
@@ -139,7 +140,8 @@ async def interaction_detail(db: Any, tenant_id: UUID, interaction_id: UUID) -> 
         feedback=[FeedbackRead(event_id=r["event_id"], interaction_id=r["interaction_id"], ts=r["ts"],
                                signal=signal_of(r), comment=r["comment"], subject_id=r["subject_id"])
                   for r in feedback],
-        task_results=[TaskResultRead(**dict(r)) for r in results])
+        task_results=[TaskResultRead(**dict(r)) for r in results],
+        reward=await reward_of(db, tenant_id, interaction_id))
 
 
 class InteractionController(Controller):

@@ -20,18 +20,48 @@ def register_event_types():
 
 @hookimpl
 def register_routes():
+    from flywheel.plugins.rlaas.adapters_api import AdapterController
+    from flywheel.plugins.rlaas.exports_api import ExportController
     from flywheel.plugins.rlaas.gateway import GatewayController
     from flywheel.plugins.rlaas.interactions_api import InteractionController
     from flywheel.plugins.rlaas.policies_api import PolicyController
+    from flywheel.plugins.rlaas.rewards_api import RewardController
 
-    return [GatewayController, PolicyController, InteractionController]
+    return [GatewayController, PolicyController, InteractionController, RewardController, ExportController,
+            AdapterController]
 
 
 @hookimpl
 def register_jobs():
-    from flywheel.plugins.rlaas.rebuild import SPEC
+    from flywheel.plugins.rlaas import exports, rewards
+    from flywheel.plugins.rlaas.rebuild import SPEC as REBUILD
+    from flywheel.plugins.rlaas.trainer import job as train_adapter  # torch and TRL load only when it runs
 
-    return [SPEC]
+    return [REBUILD, rewards.SPEC, exports.SPEC, train_adapter.SPEC]
+
+
+@hookimpl
+def register_cron_jobs():
+    from flywheel.plugins.rlaas import rewards
+
+    return [rewards.CRON]
+
+
+@hookimpl
+def register_pages():
+    from flywheel.contracts.pages import Page
+    from flywheel.plugins.rlaas.pages import RlaasPages
+    from flywheel.plugins.rlaas.training_pages import TrainingPages
+
+    return [Page(path="/rlaas", nav_title="Policies", handler=RlaasPages, order=40,
+                 templates="flywheel.plugins.rlaas.templates"),
+            Page(path="/rlaas/interactions", nav_title="Interactions", handler=RlaasPages, order=41),
+            Page(path="/rlaas/training", nav_title="Training", handler=TrainingPages, order=42),
+            Page(path="/rlaas/adapters/{adapter_id:uuid}", nav_title="Adapter", handler=TrainingPages, nav=False),
+            Page(path="/rlaas/compare", nav_title="Compare policies", handler=RlaasPages, nav=False),
+            Page(path="/rlaas/policies/{policy_id:uuid}", nav_title="Policy", handler=RlaasPages, nav=False),
+            Page(path="/rlaas/interactions/{interaction_id:uuid}", nav_title="Interaction", handler=RlaasPages,
+                 nav=False)]
 
 
 @hookimpl
@@ -87,3 +117,10 @@ async def on_shutdown(state):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     await stop_gateway(state)
+
+
+@hookimpl
+def register_model_families():
+    from flywheel.plugins.rlaas.reward_model import FAMILY
+
+    return [FAMILY]

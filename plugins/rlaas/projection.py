@@ -6,6 +6,12 @@ scrubbed). Each type is one `executemany` (asyncpg pipelines the rows: one
 round trip per batch, not per row) inside one transaction. Every insert is
 `ON CONFLICT DO NOTHING` on the row's natural key, so a batch delivered again,
 or replayed from the events table, stores nothing twice.
+
+Each interaction is stored with its prompt's normalized hash (prompts.py),
+and, in the same transaction, every interaction that feedback or a task
+result names (both sides of a comparison) is marked in
+`rlaas_reward_pending` for the rewards job (rewards.py) to recompute.
+Marking again what is already pending only draws it a new mark.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from uuid import UUID
 import structlog
 
 from flywheel.plugins.rlaas.contracts import Comparison, Edit, Feedback, Interaction, Rating, TaskResult, Thumbs
+from flywheel.plugins.rlaas.prompts import prompt_hash
 
 log = structlog.get_logger("flywheel.rlaas")
 
@@ -25,9 +32,9 @@ INSERT_INTERACTION = """
 INSERT INTO rlaas_interactions (
     tenant_id, interaction_id, event_id, ts, route, endpoint, policy_id, policy, policy_version, role,
     primary_interaction_id, fallback_from_policy_id, user_hash, session_id, stream, status, latency_ms, ttft_ms,
-    prompt_tokens, completion_tokens, tokens_counted, request, response, error, attributes)
+    prompt_tokens, completion_tokens, tokens_counted, request, response, error, attributes, prompt_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-        $24, $25)
+        $24, $25, $26)
 ON CONFLICT (tenant_id, interaction_id) DO NOTHING"""
 
 INSERT_FEEDBACK = """
@@ -41,6 +48,14 @@ INSERT INTO rlaas_task_results (tenant_id, event_id, interaction_id, ts, task, o
                                 subject_id, attributes)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (tenant_id, event_id) DO NOTHING"""
+
+# Ids sorted and distinct: an upsert may touch a row once per statement, and two projections
+# locking the same rows in one order cannot deadlock.
+MARK_PENDING = """
+INSERT INTO rlaas_reward_pending (tenant_id, interaction_id)
+SELECT $1, unnest($2::uuid[])
+ON CONFLICT (tenant_id, interaction_id)
+DO UPDATE SET mark = nextval('rlaas_reward_pending_mark'), marked_at = now()"""
 
 
 async def project(state: Any, tenant_id: UUID, events: list[Any]) -> None:
@@ -64,13 +79,26 @@ async def project(state: Any, tenant_id: UUID, events: list[Any]) -> None:
                           (INSERT_TASK_RESULT, results)):
             if rows:
                 await conn.executemany(sql, rows)
+        if named := reward_inputs_of(events):
+            await conn.execute(MARK_PENDING, tenant_id, sorted(named))
+
+
+def reward_inputs_of(events: list[Any]) -> set[UUID]:
+    """The interactions whose reward or pairs these events change: those feedback and task results name."""
+    named = set()
+    for e in events:
+        if isinstance(e, Feedback | TaskResult):
+            named.add(e.interaction_id)
+            if isinstance(e, Feedback) and isinstance(e.signal, Comparison):
+                named.add(e.signal.other_interaction_id)
+    return named
 
 
 def interaction_row(tenant_id: UUID, e: Interaction) -> tuple:
     return (tenant_id, e.interaction_id, e.event_id, e.ts, e.route, e.endpoint, e.policy_id, e.policy,
             e.policy_version, e.role, e.primary_interaction_id, e.fallback_from_policy_id, e.subject_id,
             e.session_id, e.stream, e.status, e.latency_ms, e.ttft_ms, e.prompt_tokens, e.completion_tokens,
-            e.tokens_counted, e.request, e.response, e.error, e.attributes)
+            e.tokens_counted, e.request, e.response, e.error, e.attributes, prompt_hash(tenant_id, e.request))
 
 
 def signal_columns(signal: Any) -> tuple[str, int | None, str | None, UUID | None, str | None]:

@@ -13,25 +13,25 @@ upstream costs 1.40 ms of CPU, httpx on aiohttp's transport 0.85 ms, aiohttp
 its added latency). aiohttp is already installed with Flywheel (aiobotocore).
 
 Host names are checked twice: when a policy is written (settings.py), and
-here on every DNS answer (`GuardedResolver`), so a public-looking name that
-resolves to a private, loopback or link-local address (or is re-pointed
-there later) is refused unless FLYWHEEL_RLAAS_UPSTREAM_HOSTS names it.
+here on every DNS answer (the plugin API's `GuardedResolver`), so a
+public-looking name that resolves to a private, loopback or link-local
+address (or is re-pointed there later) is refused unless
+FLYWHEEL_RLAAS_UPSTREAM_HOSTS names it.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 
 from flywheel.plugins.rlaas.runtime import settings_of
+from flywheel.server.plugin_api import GuardedResolver, PrivateAddress
 
 CLIENTS = "rlaas.clients"
+UPSTREAM_HOSTS = "FLYWHEEL_RLAAS_UPSTREAM_HOSTS"
 # Response headers a client may use (rate limits, request ids); framing headers are each leg's
 # own, and anything else an upstream sets (cookies, its server's name) stays behind.
 _PASSED = ("retry-after", "x-request-id", "x-ratelimit-", "openai-")
@@ -40,33 +40,6 @@ BrokenStream = (aiohttp.ClientError, TimeoutError)
 
 class UpstreamFailed(Exception):
     """The upstream could not be reached, or gave up, before its first byte."""
-
-
-class PrivateAddress(OSError):
-    """A host name resolved only to addresses the gateway may not call."""
-
-
-class GuardedResolver(AbstractResolver):
-    """The system's DNS answers without private, loopback and link-local addresses,
-    unless the name is listed as such in FLYWHEEL_RLAAS_UPSTREAM_HOSTS."""
-
-    def __init__(self, allowed: list[str]) -> None:
-        self.inner = aiohttp.ThreadedResolver()
-        self.named = {host for host in allowed if "*" not in host}
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
-        answers = await self.inner.resolve(host, port, family)
-        if host.lower() in self.named:
-            return answers
-        public = [a for a in answers if ipaddress.ip_address(a["host"]).is_global]
-        if not public:
-            raise PrivateAddress(f"{host} resolves to a private, loopback or link-local address: "
-                                 "name it in FLYWHEEL_RLAAS_UPSTREAM_HOSTS to allow it")
-        return public
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class UpstreamResponse:
@@ -95,7 +68,8 @@ def session_for(state: Any, base_url: str) -> aiohttp.ClientSession:
         session = sessions[base_url] = aiohttp.ClientSession(
             base_url=base_url + "/",
             connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30, ttl_dns_cache=60,
-                                           resolver=GuardedResolver(s.upstream_hosts)),
+                                           resolver=GuardedResolver(s.upstream_hosts,
+                                                                    setting=UPSTREAM_HOSTS)),
             # A stream may run for minutes: bound the wait for each piece, not the whole.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout_s,
                                           sock_read=s.upstream_timeout_s),

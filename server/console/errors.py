@@ -54,7 +54,8 @@ def html_error(request: Request, answer: Response) -> Response:
     try:
         env = request.app.template_engine.engine
         html = env.get_template("console/error.html").render(
-            request=request, status=status, title=TITLES.get(status, "Error"), message=message)
+            request=request, status=status, title=TITLES.get(status, "Error"), message=message,
+            field=getattr(body, "field", None))
     except Exception:  # a broken template must not hide the original error
         log.exception("console error page failed to render", status=status)
         html = f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{TITLES.get(status, 'Error')}</p>"
