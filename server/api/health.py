@@ -8,9 +8,15 @@ import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from flywheel.server.db.pool import bounded
+
+# Jobs not finished yet, for every worker at once: read from Postgres when scraped (a
+# worker's own counters only see its jobs). Finished ones are `flywheel_jobs_total`.
+JOBS_CURRENT = Gauge("flywheel_jobs_current", "Jobs queued or running now, by state (read from Postgres "
+                     "at scrape time)", ["state"])
+_OPEN_JOBS = "SELECT state, count(*) AS n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state"
 
 
 class Health(msgspec.Struct):
@@ -75,12 +81,23 @@ async def readyz(state: State) -> Response[Readiness]:
     return Response(Readiness(status=status, checks=results), status_code=200)
 
 
-@get("/metrics", opt={"public": True}, operation_id="metrics", tags=["ops"], media_type="text/plain",
-     sync_to_thread=False)
-def metrics() -> Response[bytes]:
+async def _count_open_jobs(db) -> None:
+    try:
+        async with bounded(db, 1.0) as conn:
+            rows = await conn.fetch(_OPEN_JOBS)
+    except Exception:  # a scrape still answers while Postgres does not (readyz says why)
+        return
+    counts = {r["state"]: r["n"] for r in rows}
+    for state in ("queued", "running"):
+        JOBS_CURRENT.labels(state).set(counts.get(state, 0))
+
+
+@get("/metrics", opt={"public": True}, operation_id="metrics", tags=["ops"], media_type="text/plain")
+async def metrics(state: State) -> Response[bytes]:
     """Prometheus metrics, in the text exposition format.
 
-    Requests (by route template), ingestion, jobs and scoring; public like `/healthz`, for a
-    scraper without an API key.
+    Requests (by route template), ingestion, jobs (`flywheel_jobs_current`: queued and running
+    now, from Postgres) and scoring; public like `/healthz`, for a scraper without an API key.
     """
+    await _count_open_jobs(state.flywheel.db)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

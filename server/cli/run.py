@@ -104,11 +104,20 @@ def app_from_env():
 @click.command()
 @click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
 @click.option("--max-jobs", type=click.IntRange(1, 256), default=4, show_default=True)
-def worker(burst: bool, max_jobs: int) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve this worker's Prometheus metrics (jobs run, job time) on this port.")
+def worker(burst: bool, max_jobs: int, metrics_port: int | None) -> None:
     """ARQ workers only: runs jobs and cron jobs. Needs DATABASE_URL and REDIS_URL."""
     settings = settings_or_exit()
     if settings.embedded:
         raise click.UsageError("flywheel worker needs DATABASE_URL and REDIS_URL")
+    if metrics_port is not None:
+        # A worker has no HTTP API: without this its job counters are never scraped.
+        from prometheus_client import start_http_server
+
+        import flywheel.server.jobs.runner  # noqa: F401  (declares the job metrics before the first scrape)
+
+        start_http_server(metrics_port, addr=settings.host)
     run_async(_worker(settings, burst, max_jobs))
 
 
