@@ -43,7 +43,7 @@ from flywheel.server.telemetry import request_tracing_middleware, tracing_enable
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
                PiiController, ModelController]
 CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events",
-                 "jobs", "models"}
+                 "jobs", "models", "backup", "restore"}
 
 
 def build_state(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoints: bool = False,

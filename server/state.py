@@ -52,13 +52,18 @@ class AppState:
     models: ModelRuntime | None = None  # ONNX sessions and active versions (server/models/runtime.py)
     secret_box: SecretBox | None = None  # sealing plugins' secrets (server/secrets.py), built on first use
     started: bool = False
+    plugins_started: bool = False  # on_startup ran (and on_shutdown is due)
 
     @property
     def migration_sources(self) -> list:
         return [CORE_SOURCE] + [source for _, source in self.contributions.migrations]
 
-    async def start(self, *, run_migrations: bool = True) -> None:
-        """Connect to Postgres, Redis and the store, migrate, then tell plugins."""
+    async def start(self, *, run_migrations: bool = True, start_plugins: bool = True) -> None:
+        """Connect to Postgres, Redis and the store, migrate, then tell plugins.
+
+        `start_plugins=False` (`flywheel migrate`): no `on_startup`, since plugins may read
+        tables that the pending migrations have yet to create; no `on_shutdown` either.
+        """
         s = self.settings
         if not s.database_url or not s.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (flywheel up starts embedded ones)")
@@ -77,7 +82,9 @@ class AppState:
 
         self.models = ModelRuntime(self)
         self.started = True
-        await call_hook(self.pm, "on_startup", trace_calls=s.trace_hooks, state=self)
+        if start_plugins:
+            self.plugins_started = True
+            await call_hook(self.pm, "on_startup", trace_calls=s.trace_hooks, state=self)
 
     @property
     def store_url(self) -> str:
@@ -127,7 +134,10 @@ class AppState:
             return
         # Plugins stop first, while the ingestion engine still takes what they flush (records
         # kept in memory); then the engine stores everything accepted.
-        await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks, state=self)
+        if self.plugins_started:
+            await call_hook(self.pm, "on_shutdown", isolate=True, trace_calls=self.settings.trace_hooks,
+                            state=self)
+            self.plugins_started = False
         await self.stop_serving()
         if self.store is not None:
             await self.store.close()

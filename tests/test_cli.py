@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import os
 import signal
@@ -67,6 +69,19 @@ def test_tenants_and_keys(env, state):
 def test_migrate_check(env, state):
     result = CliRunner().invoke(cli, ["migrate", "--check"], env=env)
     assert result.exit_code == 0 and "pending" not in result.output
+
+
+async def test_migrate_on_an_empty_database_runs_no_plugin_startup_first(env, flywheel_services, tmp_path):
+    """Plugins' on_startup may read their tables (rlaas reseals its policies' secrets when a
+    key is set up anew): `flywheel migrate` must create them first, in a new deployment."""
+    fresh = {**env, "DATABASE_URL": await flywheel_services.new_database(), "FLYWHEEL_DATA_DIR": str(tmp_path)}
+    result = await asyncio.to_thread(
+        subprocess.run, [FLYWHEEL, "migrate"], env={**os.environ, **fresh}, capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "applied" in result.stdout and "error" not in result.stderr.lower()
+    check = await asyncio.to_thread(CliRunner().invoke, cli, ["migrate", "--check"], env=fresh)
+    assert check.exit_code == 0 and "pending" not in check.output
 
 
 def test_openapi_and_schemas(env, tmp_path):

@@ -29,7 +29,8 @@ def migrate(check: bool) -> None:
         from flywheel.server.db.migrations import migrate as apply
         from flywheel.server.db.migrations import pending
 
-        async with connected(settings, migrate=False) as state:
+        # No plugin on_startup: plugins may read tables the pending migrations create.
+        async with connected(settings, migrate=False, start_plugins=False) as state:
             async with state.db.acquire() as conn:
                 if check:
                     todo = await pending(conn, state.migration_sources)

@@ -44,7 +44,8 @@ def state_or_exit(settings: Settings) -> AppState:
 
 
 @asynccontextmanager
-async def connected(settings: Settings, *, migrate: bool = True, embedded: bool = True) -> AsyncIterator[AppState]:
+async def connected(settings: Settings, *, migrate: bool = True, embedded: bool = True,
+                    start_plugins: bool = True) -> AsyncIterator[AppState]:
     """A started AppState; starts embedded services when URLs are unset."""
     services = None
     if settings.embedded and embedded:
@@ -55,7 +56,7 @@ async def connected(settings: Settings, *, migrate: bool = True, embedded: bool 
     try:
         await check_services(state.settings)  # one line naming a service that cannot be reached
         try:
-            await state.start(run_migrations=migrate)
+            await state.start(run_migrations=migrate, start_plugins=start_plugins)
         except HookError as exc:  # a plugin refusing to start says why (e.g. a missing key): one line
             raise StartupProblem(str(exc)) from None
         yield state

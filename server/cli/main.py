@@ -12,7 +12,7 @@ import sys
 import click
 
 from flywheel.server import __version__
-from flywheel.server.cli import admin, events, jobs, models, run
+from flywheel.server.cli import admin, backup, events, jobs, models, run
 from flywheel.server.settings import Settings, SettingsError, load_settings
 
 
@@ -60,7 +60,8 @@ def cli() -> None:
     """Flywheel: telemetry in, models out, in one server."""
 
 
-for command in (*run.COMMANDS, *admin.COMMANDS, *events.COMMANDS, *jobs.COMMANDS, *models.COMMANDS):
+for command in (*run.COMMANDS, *admin.COMMANDS, *events.COMMANDS, *jobs.COMMANDS, *models.COMMANDS,
+                *backup.COMMANDS):
     cli.add_command(command)
 
 
