@@ -33,11 +33,16 @@ class TrainingData(msgspec.Struct, kw_only=True):
       dictionaries of strings) as categoricals. Required for `DynamicFeatures` families.
     - `monotone`: feature name -> -1, 0 or 1 for this training, over the family's own
       (a request's `monotone` still wins).
+    - `parquet_prefix` (instead of `table`): a key prefix in the tenant's object store whose
+      `.parquet` files are the training data, one partition each. With FLYWHEEL_DASK_SCHEDULER
+      set the core reads them as a Dask dataframe and trains with `lightgbm.dask` on the
+      cluster; otherwise it reads them into one table. Since 0.4.
     """
 
-    table: Any
+    table: Any = None
     features: list[str] | None = None
     monotone: dict[str, int] = {}
+    parquet_prefix: str | None = None
 
 
 class ModelFamily(msgspec.Struct, kw_only=True):
@@ -303,3 +308,40 @@ class ActivateResult(msgspec.Struct):
     previous_version: int | None
     activated_at: datetime
     activated_by: str = ""  # "key <id>", "the CLI", "auto-activation (job <id>)"
+
+
+# A key prefix in the tenant's store (checked again as a store key when the job runs).
+StorePrefix = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9._=/-]+$")]
+ColumnName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class TableScoreRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of `POST /v1/models/{family}/batch_score`: score every Parquet file under a prefix. Since 0.4.
+
+    Each `.parquet` file under `input_prefix` (in the tenant's store) is one partition, scored by
+    its own job; its scores go to `batch_scores/{output_prefix}` + the file's path under
+    `input_prefix` (default `batch_scores/{family}/v{version}/{input_prefix}`), written once: a re-run skips
+    the partitions already scored. `keep_columns` are copied from the input beside `score` and
+    `margin` (an id to join on, say).
+    """
+
+    input_prefix: StorePrefix
+    output_prefix: StorePrefix | None = None
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None  # None: the active one
+    keep_columns: Annotated[list[ColumnName], msgspec.Meta(max_length=50)] = []
+
+
+class ScorePartitions(TableScoreRequest, kw_only=True, forbid_unknown_fields=True):
+    """Payload of the `core.score_partitions` job: a `TableScoreRequest` and the family. Since 0.4."""
+
+    family: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ScorePartition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Payload of `core.score_partition`: one input file scored with one version. Since 0.4."""
+
+    family: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+    input_key: StorePrefix
+    output_key: StorePrefix
+    keep_columns: Annotated[list[ColumnName], msgspec.Meta(max_length=50)] = []

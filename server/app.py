@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
 from flywheel.server import __version__
+from flywheel.server.alerts.routes import ALERT_ROUTES
 from flywheel.server.api.docs_assets import docs_assets_router, render_plugins
 from flywheel.server.api.health import healthz, metrics, readyz
 from flywheel.server.api.jobs import JobController
@@ -23,8 +24,8 @@ from flywheel.server.api.plugins import list_plugins
 from flywheel.server.auth.middleware import ApiKeyAuthentication, provide_principal, scope_guard
 from flywheel.server.console import console_router, console_templates, with_html_errors
 from flywheel.server.contributions import collect
-from flywheel.server.errors import EXCEPTION_HANDLERS
 from flywheel.server.cors import cors_config
+from flywheel.server.errors import EXCEPTION_HANDLERS
 from flywheel.server.fast_routes import FastRoutes, fast_routes_of
 from flywheel.server.gc_tuning import tune_for_serving
 from flywheel.server.hosts import HostCheck
@@ -41,7 +42,7 @@ from flywheel.server.state import AppState
 from flywheel.server.telemetry import request_tracing_middleware, tracing_enabled
 
 CORE_ROUTES = [healthz, readyz, metrics, list_plugins, TenantController, JobController, EventController,
-               PiiController, ModelController]
+               PiiController, ModelController, *ALERT_ROUTES]
 CORE_COMMANDS = {"up", "serve", "worker", "migrate", "plugins", "tenants", "keys", "openapi", "schemas", "events",
                  "jobs", "models", "backup", "restore"}
 
@@ -108,8 +109,8 @@ def create_app(settings: Settings, plugins: Iterable[Any] = (), *, load_entrypoi
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="Flywheel API key")}),
             security=[{"apiKey": []}],
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
         cors_config=cors_config(settings),  # off unless FLYWHEEL_CORS_ORIGINS is set
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,  # logging is configured once, by configure_logging (server/telemetry.py)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from flywheel.contracts.models import ModelFamily, ServedModel
     from flywheel.contracts.pages import Page
     from flywheel.contracts.plugins import MigrationSource
+    from flywheel.server.alerts.contracts import AlertCondition
     from flywheel.server.state import AppState
 
 PROJECT = "flywheel"
@@ -138,6 +139,24 @@ def list_served_models(state: AppState, tenant_id: Any) -> list[ServedModel]:
     """
 
 
+@hookspec
+def register_alert_conditions() -> list[AlertCondition]:
+    """Alert conditions (`AlertCondition`: a namespaced name, a description, a default
+    severity and ``async evaluate(state, tenant_id) -> list[Finding]``). The core's cron job
+    `core.evaluate_alerts` evaluates each one for every tenant, hourly, and raises an alert
+    per finding (deduplicated while open); with `auto_resolve`, an alert whose finding is
+    gone is resolved. Collected once, on first use. Since 0.4.
+    """
+
+
+@hookspec
+def register_contracts() -> list[type[Any]]:
+    """The plugin's own contracts: msgspec Structs of its request and response bodies and
+    job payloads. `flywheel schemas` writes a JSON Schema of each as `<plugin>.<Struct>`
+    (event types already come from `register_event_types`). Collected when asked. Since 0.4.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Lifecycle notifications.
 # ---------------------------------------------------------------------------
@@ -167,3 +186,44 @@ def on_events_committed(state: AppState, tenant_id: Any, events: list[Event]) ->
     """Called after a batch of events is durably stored. Runs off the request
     path: a slow or failing implementation never blocks intake. Since 0.1.
     """
+
+
+# ---------------------------------------------------------------------------
+# Monitoring: asked by the daily monitoring job (server/monitoring) about the
+# plugin's own families; return None for any other family.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def monitoring_thresholds(family: str) -> MonitoringThresholds | None:
+    """The family's own default monitoring thresholds (`MonitoringThresholds`), when they
+    differ from the core's; tenants override them field by field. Only the plugin that
+    declares the family is heard. Since 0.4.
+    """
+
+
+@hookspec
+def monitoring_rows(state: AppState, tenant_id: Any, family: str, version: int, day: date) -> pa.Table | None:
+    """The rows `version` of `family` scored for `day`, when the plugin keeps them: a
+    `pyarrow.Table` with the version's feature columns and `margin` (the log-odds it
+    scored). Drift is then measured on these rather than on what the scoring path counted
+    on that UTC day: for families that score data days in batch, history included. An
+    empty table: nothing scored for that day. Since 0.4.
+    """
+
+
+@hookspec
+def monitoring_outcomes(state: AppState, tenant_id: Any, family: str, version: int,
+                        day: date) -> MonitoringOutcomes | None:
+    """What became of the rows `version` of `family` scored for `day`: each row's predicted
+    probability and its observed 0/1 label (`MonitoringOutcomes`), for calibration. None
+    until the day's labels are known; the daily job asks again for up to 60 days. Since 0.4.
+    """
+
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    import pyarrow as pa
+
+    from flywheel.server.monitoring.contracts import MonitoringOutcomes, MonitoringThresholds

@@ -146,6 +146,23 @@ def score_batch(state: Any) -> Body:
 BODIES: dict[str, Callable[[Any], Body]] = {"events": events, "score_row": score_row, "score_batch": score_batch}
 
 
+# Media types a table upload may be sent as; the handler tells the format from the bytes themselves.
+TABLE_MEDIA_TYPES = ("text/csv", "application/gzip", "application/vnd.apache.parquet", "application/octet-stream")
+
+
+def tabular_file(state: Any) -> Body:
+    """A table file as the raw body (`opt={"openapi_body": "tabular_file"}`): CSV, gzipped CSV or Parquet."""
+    binary = {"type": "string", "format": "binary"}
+    return RequestBody(required=True, content={media: OpenAPIMediaType(schema=binary) for media in TABLE_MEDIA_TYPES},
+                       description=(
+        "The file's bytes, streamed: CSV with a header row (optionally gzip-compressed) or Parquet. The "
+        "format is told from the bytes (gzip and Parquet magic numbers), not the Content-Type, so any of "
+        "these, or none, will do.")), {}
+
+
+BODIES["tabular_file"] = tabular_file
+
+
 def rename_refs(value: Any, renames: dict[str, str]) -> Any:
     """`value` with each `#/components/schemas/<old>` reference pointing at its new name."""
     if isinstance(value, dict):

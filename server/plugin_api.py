@@ -26,6 +26,7 @@ from flywheel.contracts.events import Event, IngestResult
 from flywheel.contracts.jobs import JobRead
 from flywheel.contracts.models import Explanation, ModelVersionRead, TrainModel
 from flywheel.contracts.tenants import TenantRead
+from flywheel.server.alerts.contracts import Alert, AlertCondition, Finding, Severity
 from flywheel.server.auth.principal import Caller, Principal
 from flywheel.server.console.charts import bar_chart, histogram, line_chart
 from flywheel.server.errors import (
@@ -41,6 +42,8 @@ from flywheel.server.fast_routes import FAST_PATH, FastRequest, FastResponse
 from flywheel.server.hookspecs import hookimpl, subscribe
 from flywheel.server.jobs.cancel import JobCancelled
 from flywheel.server.jobs.context import JobContext
+from flywheel.server.monitoring.contracts import MonitoringOutcomes, MonitoringThresholds
+from flywheel.server.net_guard import GuardedResolver, PrivateAddress
 from flywheel.server.pagination import decode_cursor, encode_cursor
 from flywheel.server.sandbox import SandboxError, SandboxResult, SandboxSpec, UnsafeArchive, extract_workspace
 from flywheel.server.spreadsheets import spreadsheet_safe
@@ -80,6 +83,14 @@ __all__ = [
     # sandboxes
     "SandboxSpec", "SandboxResult", "SandboxError", "UnsafeArchive", "run_sandboxed", "sandbox_backend",
     "extract_workspace",
+    # alerts (since 0.4)
+    "raise_alert", "Alert", "AlertCondition", "Finding",
+    # outbound HTTP to tenant-chosen hosts (since 0.4)
+    "GuardedResolver", "PrivateAddress",
+    # model monitoring (since 0.4)
+    "MonitoringThresholds", "MonitoringOutcomes",
+    # contracts for `flywheel schemas` (since 0.4)
+    "contracts_in",
 ]
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -220,15 +231,17 @@ async def model_version(state: AppState, tenant_id: UUID, family: str, version: 
 
 async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,
                       version: int | None = None, chunk_rows: int = 50_000,
-                      progress: Any = None, margin: bool = False) -> tuple[int, np.ndarray]:
+                      progress: Any = None, margin: bool = False, monitor: bool = True) -> tuple[int, np.ndarray]:
     """Scores of an Arrow table's rows (feature columns by name) with the active version
     (or `version`): (version, float64 probabilities), or with `margin=True` (since 0.3) the
     margins (log-odds: rank on these). `progress(done, total)` is awaited per chunk.
-    The same ONNX sessions as `/score`. Since 0.1."""
+    The same ONNX sessions as `/score`. The rows count for the version's monitoring unless
+    `monitor=False` (since 0.4): pass it for evaluations and backtests, which are not traffic
+    the version served. Since 0.1."""
     from flywheel.server.models.runtime import score_table as _score
 
     return await _score(state, tenant_id, family, table, version=version, chunk_rows=chunk_rows,
-                        progress=progress, margin=margin)
+                        progress=progress, margin=margin, monitor=monitor)
 
 
 async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *,
@@ -280,3 +293,30 @@ async def run_sandboxed(state: AppState, spec: SandboxSpec) -> SandboxResult:
     if box is None:
         box = state.extras[_SANDBOX] = make_sandbox(state.settings.sandbox)
     return await box.run(spec)
+
+
+# -- alerts --------------------------------------------------------------------------
+
+
+async def raise_alert(state: AppState, tenant_id: UUID, *, rule: str, key: str, severity: Severity, title: str,
+                      details: dict[str, Any]) -> Alert | None:
+    """Open the alert (`rule`, `key`) for the tenant, or, while it is open or acknowledged,
+    count a repeat (`count`, `last_seen`; a higher severity escalates it). Once resolved, the
+    next raise opens a new one. `rule` is namespaced (`drives.top_risk_band`); `severity` is
+    "info", "warning" or "critical". None when the tenant's alert rules drop it (disabled, or
+    below their minimum severity). A new alert goes to the rule's channels. Since 0.4."""
+    from flywheel.server.alerts.raise_alert import raise_alert as _raise
+
+    return await _raise(state, tenant_id, rule=rule, key=key, severity=severity, title=title, details=details)
+
+
+# -- contracts -------------------------------------------------------------------------
+
+
+def contracts_in(module: Any) -> list[type[msgspec.Struct]]:
+    """Every msgspec Struct defined in `module` (not those it imports), in definition order:
+    ``return contracts_in(my_plugin.contracts)`` from `register_contracts`. Since 0.4."""
+    import inspect
+
+    return [cls for cls in vars(module).values()
+            if inspect.isclass(cls) and issubclass(cls, msgspec.Struct) and cls.__module__ == module.__name__]

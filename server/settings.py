@@ -75,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How untrusted test suites run (server/sandbox/): "auto" is bubblewrap when `bwrap` is
     # installed, else none (sandboxed jobs then fail saying so).
     sandbox: Literal["auto", "bubblewrap", "docker", "none"] = "auto"
+    # A Dask scheduler (tcp://host:8786): families that provide Parquet partitions train on its
+    # workers with lightgbm.dask (server/models/dask_training.py). None: training stays on the worker.
+    dask_scheduler: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -146,6 +149,7 @@ ENV_VARS: dict[str, str] = {
     "fast_routes": "FLYWHEEL_FAST_ROUTES",
     "secret_key": "FLYWHEEL_SECRET_KEY",
     "sandbox": "FLYWHEEL_SANDBOX",
+    "dask_scheduler": "FLYWHEEL_DASK_SCHEDULER",
 }
 # Fallbacks read when the first variable is unset.
 ENV_FALLBACKS = {"s3_endpoint_url": "AWS_ENDPOINT_URL", "s3_region": "AWS_REGION"}
@@ -247,3 +251,18 @@ def redact_url(url: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _dask_scheduler_check(url: str) -> str | None:
+    """A scheduler address as distributed.Client takes it: tcp:// or tls://, a host and a port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None or parts.path not in ("", "/"):
+        return f"must be a Dask scheduler address tcp://HOST:PORT or tls://HOST:PORT, got {redact_url(url)!r}"
+    return None
+
+
+_CHECKS["dask_scheduler"] = _dask_scheduler_check

@@ -139,6 +139,9 @@ class AppState:
                             state=self)
             self.plugins_started = False
         await self.stop_serving()
+        from flywheel.server.sandbox.factory import close_cached  # after the plugins: their jobs may still run one
+
+        await close_cached(self)
         if self.store is not None:
             await self.store.close()
         if self.redis is not None:

@@ -60,7 +60,7 @@ async def test_sign_in_browse_and_sign_out(demo_server, page, make_tenant, datab
     assert await page.get_by_test_id("tenant").inner_text() == a.name
     nav = page.get_by_role("navigation", name="Console")
     assert await nav.get_by_role("link").all_inner_texts() == [
-        "Overview", "Jobs", "Models", "Events", "Demo keys", "API keys", "Plugins"]
+        "Overview", "Jobs", "Models", "Events", "Alerts", "Demo keys", "API keys", "Plugins"]
     assert await nav.locator("[aria-current=page]").inner_text() == "Demo keys"
     assert marker.key.name in await page.get_by_test_id("keys").inner_text()
     charts = page.locator("svg[role=img]")

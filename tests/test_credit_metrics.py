@@ -40,6 +40,31 @@ def test_psi_by_hand():
         (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.5 - 0.25) * math.log(0.5 / 0.25))
 
 
+def test_bins_count_each_row_where_its_value_falls():
+    """Bins are counted from sorted values (nine lookups); each row must still land where its own
+    value puts it: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing. Ties sit on the edges here."""
+    rng = np.random.default_rng(5)
+    train = rng.integers(0, 6, 997).astype(float)  # few values: every edge is a tie
+    train[rng.random(997) < 0.1] = np.nan
+    x = np.concatenate([rng.integers(-1, 8, 500).astype(float), [np.nan, np.inf, -np.inf]])
+    edges = ev.decile_edges(train)
+    assert np.array_equal(edges, np.unique(np.quantile(train[~np.isnan(train)], np.linspace(0.1, 0.9, 9))))
+    by_row = np.zeros(len(edges) + 2)
+    for value in x:
+        by_row[-1 if np.isnan(value) else sum(value > e for e in edges)] += 1
+    assert np.array_equal(ev.bin_shares(x, edges), by_row / len(x))
+    assert ev.decile_edges(np.array([np.nan])).size == 0  # an all-missing column: one bin, missing
+
+
+def test_categorical_psi_from_codes_is_the_psi_of_the_values():
+    values = ["b", "a", None, "c", "a", "b", "b", None, "c", "a"]
+    categories = ["c", "a", "b"]  # in first-seen order, as a dictionary encoding gives them
+    codes = np.array([-1 if v is None else categories.index(v) for v in values])
+    train, test = np.array([0, 1, 2, 3, 4, 5]), np.array([6, 7, 8, 9])
+    assert ev.psi_categorical_codes(codes, categories, train, test) == ev.psi_categorical(
+        [values[i] for i in train], [values[i] for i in test])
+
+
 def test_calibration_table_matches_a_direct_computation():
     rng = np.random.default_rng(3)
     p = rng.uniform(0, 1, 500)

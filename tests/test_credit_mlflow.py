@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_credit_api import csv_bytes, define, generate, spec_of, upload
 
 from flywheel.plugins.credit.tracking import ENV, experiment_name
-
-from test_credit_api import csv_bytes, define, generate, spec_of, upload
 
 REPO = Path(__file__).resolve().parents[1]
 MLFLOW = REPO / ".venv-mlflow" / "bin" / "mlflow"

@@ -198,3 +198,35 @@ def _cmdline(p: Path) -> str:
         return (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+async def test_shutdown_closes_the_docker_client(podman, flywheel_settings, monkeypatch):
+    """`run_sandboxed` keeps one Docker client (an HTTP session to the engine) per process; stopping
+    the state closes it, so nothing is left for the garbage collector to warn about."""
+    if isinstance(podman, str):
+        pytest.skip(podman)
+    import asyncio
+    import gc
+
+    import msgspec
+
+    from flywheel.server.app import build_state
+    from flywheel.server.plugin_api import run_sandboxed
+
+    monkeypatch.setenv("DOCKER_HOST", podman.url)  # where aiodocker finds the engine
+    state = build_state(msgspec.structs.replace(flywheel_settings, sandbox="docker"))
+    await state.start(run_migrations=False)
+    result = await run_sandboxed(state, SandboxSpec(command=["true"]))
+    assert (result.backend, result.exit_code) == ("docker", 0)
+    loop = asyncio.get_running_loop()
+    complaints: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: complaints.append(context["message"]))
+    try:
+        await state.stop()
+        del state, result
+        gc.collect()  # an unclosed aiohttp session says so when it is collected
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c for c in complaints if "Unclosed" in c] == []

@@ -414,6 +414,12 @@ async def _archived(state, tenant_id) -> bool:
 def _bases(state, name: str) -> list[dict[str, Any]]:
     if name == "core.train_model":  # needs a family: every declared one
         return [{"family": family, "options": {"rows": 200}} for family in state.contributions.model_families]
+    if name == "core.score_partitions":  # B's archive and models, by the prefixes B's own jobs would use
+        return [{"family": family, "input_prefix": prefix} for family in state.contributions.model_families
+                for prefix in ("events/", "models/")]
+    if name == "core.score_partition":
+        return [{"family": family, "version": 1, "input_key": "events/parquet/part.parquet",
+                 "output_key": "events/parquet/part.parquet"} for family in state.contributions.model_families]
     return [{}]
 
 

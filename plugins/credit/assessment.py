@@ -21,8 +21,11 @@ def feature_psi(features: pa.Table, defs: list[FeatureDefinition], train: np.nda
     for f in defs:
         col = features.column(f.name)
         if f.transform == "categorical":
-            values = col.to_pylist()
-            out[f.name] = ev.psi_categorical([values[i] for i in train], [values[i] for i in test])
+            encoded = col.combine_chunks()
+            if not pa.types.is_dictionary(encoded.type):
+                encoded = encoded.dictionary_encode()
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            out[f.name] = ev.psi_categorical_codes(codes, encoded.dictionary.to_pylist(), train, test)
         else:
             x = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
             out[f.name] = ev.psi(x[train], x[test])

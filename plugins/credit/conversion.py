@@ -54,7 +54,8 @@ def to_parquet(src: Path, dst: Path) -> tuple[str, int, pa.Schema]:
             for batch in batches:
                 rows += batch.num_rows
                 writer.write_batch(batch)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError) as exc:
+    # UnicodeDecodeError: pyarrow decodes column names lazily, so a file that is not text fails there.
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the file could not be read as {kind}: {_short(exc)}", field="body",
                            code="unreadable_file") from None
     if rows == 0:

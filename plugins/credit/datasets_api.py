@@ -25,7 +25,8 @@ class DatasetController(Controller):
     tags = ["credit"]
 
     @post("/datasets", operation_id="creditUploadDataset", status_code=201,
-          request_max_body_size=datasets.MAX_UPLOAD_BYTES, opt={"own_body_checks": True})
+          request_max_body_size=datasets.MAX_UPLOAD_BYTES,
+          opt={"own_body_checks": True, "openapi_body": "tabular_file"})
     async def upload_dataset(self, request: Request, state: State, principal: Caller, name: Name, target: Column,
                              bad_value: OptColumn = None, time_column: OptColumn = None) -> DatasetVersionRead:
         """Upload a CSV (optionally gzipped) or Parquet file as the body; it becomes the next version of

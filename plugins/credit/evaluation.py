@@ -44,18 +44,34 @@ def ks_curve(y: np.ndarray, p: np.ndarray, points: int = 50) -> list[tuple[float
 
 def decile_edges(train: np.ndarray) -> np.ndarray:
     """Inner bin edges: the train deciles, duplicates dropped (a column with few values has fewer bins)."""
-    values = train[~np.isnan(train)]
+    return _edges_of_sorted(np.sort(train))
+
+
+def _edges_of_sorted(ordered: np.ndarray) -> np.ndarray:
+    values = ordered[:_valid(ordered)]
     if len(values) == 0:
         return np.array([])
     return np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))
 
 
+def _valid(ordered: np.ndarray) -> int:
+    """How many values of a sorted array are not NaN (numpy sorts NaN last)."""
+    return int(np.searchsorted(ordered, np.inf, side="right"))
+
+
 def bin_shares(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Share of rows per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
-    missing = np.isnan(x)
-    counts = np.bincount(np.searchsorted(edges, x[~missing], side="left"), minlength=len(edges) + 1)
-    counts = np.append(counts, missing.sum()).astype(np.float64)
-    return counts / max(1, len(x))
+    return _shares_of_sorted(np.sort(x), edges)
+
+
+def _shares_of_sorted(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    # With the values sorted, a bin's count is a difference of two positions: nine lookups
+    # instead of one per row (a run's PSI over 40 features took 3x as long binning row by row).
+    valid = _valid(ordered)
+    at_most = np.searchsorted(ordered[:valid], edges, side="right")  # rows <= each edge
+    counts = np.diff(np.concatenate([[0], at_most, [valid]]))
+    counts = np.append(counts, len(ordered) - valid).astype(np.float64)
+    return counts / max(1, len(ordered))
 
 
 def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -65,8 +81,9 @@ def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def psi(train: np.ndarray, test: np.ndarray) -> float:
-    edges = decile_edges(train)
-    return psi_from_shares(bin_shares(train, edges), bin_shares(test, edges))
+    train, test = np.sort(train), np.sort(test)
+    edges = _edges_of_sorted(train)
+    return psi_from_shares(_shares_of_sorted(train, edges), _shares_of_sorted(test, edges))
 
 
 def psi_categorical(train: list, test: list) -> float:
@@ -74,6 +91,18 @@ def psi_categorical(train: list, test: list) -> float:
     def shares(values: list) -> np.ndarray:
         index = {c: i for i, c in enumerate(cats)}
         return np.bincount([index[v] for v in values], minlength=len(cats)) / max(1, len(values))
+    return psi_from_shares(shares(train), shares(test))
+
+
+def psi_categorical_codes(codes: np.ndarray, categories: list, train: np.ndarray, test: np.ndarray) -> float:
+    """`psi_categorical` of the `train` and `test` rows of a column given as codes into `categories`
+    (-1: missing): the same bins in the same order, counted without a Python object per row."""
+    order = sorted(range(len(categories)), key=categories.__getitem__)
+
+    def shares(rows: np.ndarray) -> np.ndarray:
+        c = codes[rows]
+        counts = np.bincount(c[c >= 0], minlength=len(categories))[order]
+        return np.append(counts, np.count_nonzero(c < 0)) / max(1, len(rows))
     return psi_from_shares(shares(train), shares(test))
 
 

@@ -27,6 +27,15 @@ def register_jobs():
 
 
 @hookimpl
+def register_contracts():
+    """contracts.py's Structs: `flywheel schemas` writes each as `credit.<Struct>`."""
+    from flywheel.plugins.credit import contracts
+    from flywheel.server.plugin_api import contracts_in
+
+    return contracts_in(contracts)
+
+
+@hookimpl
 def register_routes():
     from flywheel.plugins.credit.catalog_api import CatalogController
     from flywheel.plugins.credit.datasets_api import DatasetController

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -92,7 +94,7 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
     version = int(result["version"])
 
     await _step(ctx, run_id, 4, f"evaluating model version {version}", started)
-    _, p = await score_table(ctx.state, ctx.tenant_id, FAMILY_NAME, features, version=version)
+    p = await _score_all(ctx, features, version)
     core = await model_version(ctx.state, ctx.tenant_id, FAMILY_NAME, version)
     metrics = await asyncio.to_thread(assess, y, p, features, defs, part, spec.evaluation_policy,
                                       (core.metrics or {}).get("feature_importance", []))
@@ -111,6 +113,22 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
                 "failed the evaluation policy: " + ", ".join(f.threshold for f in failures), started)
     return {"run_id": str(run_id), "model_version": version, "passed": not failures, "auc": metrics["auc"],
             "ks": metrics["ks"], "gini": metrics["gini"], "report": artifacts.get("report")}
+
+
+async def _score_all(ctx, features: pa.Table, version: int) -> np.ndarray:
+    """Every row's probability under the new version, in one part per core scored at once.
+
+    A scoring session runs on one thread (what `/score` wants); scoring a run's
+    rows on it alone was ~6-9% of the run. Each part's chunks run in threads of
+    their own, so the parts overlap; rows are independent, so the scores are
+    the same as in one part.
+    """
+    parts = max(1, min(os.cpu_count() or 1, features.num_rows // 50_000))
+    bounds = np.linspace(0, features.num_rows, parts + 1).astype(int)
+    scored = await asyncio.gather(*(score_table(ctx.state, ctx.tenant_id, FAMILY_NAME, features.slice(a, b - a),
+                                                version=version, monitor=False)  # an evaluation, not traffic
+                                   for a, b in zip(bounds, bounds[1:])))
+    return np.concatenate([p for _, p in scored])
 
 
 async def _track(ctx, run_id, spec: RunSpec, version: int, metrics, failures, artifacts, started: float) -> None:
@@ -157,8 +175,12 @@ def _scalars(metrics: dict) -> dict:
 
 
 def _parquet(table: pa.Table) -> bytes:
+    # Dictionary pages only for text: on 40 float columns, trying (and abandoning) a dictionary per
+    # column made this write 5-9x slower (zstd: 1.1-1.8 s against 0.2 s at 200k rows), and the file
+    # came out larger (64.6 MB against 58.7 MB).
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="snappy", use_dictionary=text)
     return sink.getvalue()
 
 

@@ -105,7 +105,8 @@ async def collect(state, tenant_id, version: int, first: date, last: date, horiz
     while day <= last:
         table = await day_features(db, tenant_id, day)
         if table.num_rows:
-            _, margin = await score_table(state, tenant_id, FAMILY_NAME, table, version=version, margin=True)
+            _, margin = await score_table(state, tenant_id, FAMILY_NAME, table, version=version, margin=True,
+                                          monitor=False)  # a backtest, not traffic
             serials = table.column("serial_number").to_pylist()
             to_failure = np.array([(fails[s] - day).days if s in fails else 10**6 for s in serials])
             label = (to_failure >= 0) & (to_failure < horizon)

@@ -113,3 +113,37 @@ async def on_shutdown(state):
     if task is not None and not task.done():
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@hookimpl
+def register_alert_conditions():
+    """A drive entering the top risk band; the fleet's failure rate above its trailing mean (alerts.py)."""
+    from flywheel.plugins.drives.alerts import CONDITIONS
+
+    return CONDITIONS
+
+
+# -- model monitoring (plugins/drives/monitoring.py) ----------------------------------------
+
+
+@hookimpl
+def monitoring_thresholds(family):
+    from flywheel.plugins.drives.monitoring import thresholds
+
+    return thresholds(family)
+
+
+@hookimpl
+async def monitoring_rows(state, tenant_id, family, version, day):
+    """The drives a version scored for a data day, with their features: drift by the day the rows describe."""
+    from flywheel.plugins.drives.monitoring import scored_rows
+
+    return await scored_rows(state, tenant_id, family, version, day)
+
+
+@hookimpl
+async def monitoring_outcomes(state, tenant_id, family, version, day):
+    """Each scored drive's risk and whether it failed within the horizon, once the data covers it."""
+    from flywheel.plugins.drives.monitoring import outcomes
+
+    return await outcomes(state, tenant_id, family, version, day)

@@ -4,7 +4,8 @@ Each chunk is one transaction holding the trace's row lock, so chunks of one
 trace apply one at a time and the chain advances without races. Events are
 stored as canonical bytes; the chain covers every event from seq 1 up to the
 first missing one, hashed as they become contiguous (a chunk that fills a
-gap chains the events that waited behind it).
+gap chains the events that waited behind it). Once committed, the events go
+on to the core's events table as well (publish.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from uuid import UUID
 from flywheel.plugins.traces import chain
 from flywheel.plugins.traces.contracts import Chunk, ChunkResult
 from flywheel.plugins.traces.events import KIND
+from flywheel.plugins.traces.publish import publish
 from flywheel.server.plugin_api import AppState, Conflict, InvalidInput, NotFound
 
 _LOCK = "SELECT status, chained_through, chain_head FROM traces WHERE id = $1 AND tenant_id = $2 FOR UPDATE"
@@ -32,6 +34,16 @@ async def add_chunk(state: AppState, tenant_id: UUID, trace_id: UUID, chunk_no: 
     events = _unique(chunk)
     bodies = {e.event_id: chain.canonical(e) for e in events}
     digest = hashlib.sha256(b"".join(bodies[e.event_id] for e in events)).hexdigest()
+    result, new = await _commit(state, tenant_id, trace_id, chunk_no, events, bodies, digest)
+    # After the commit: the events table must never hold an event the trace refused.
+    result.events_table, result.events_table_refused = await publish(
+        state, tenant_id, events if result.replayed else new)
+    return result
+
+
+async def _commit(state, tenant_id: UUID, trace_id: UUID, chunk_no: int, events: list, bodies: dict,
+                  digest: str) -> tuple[ChunkResult, list]:
+    """The chunk applied in one transaction under the trace's lock; with the events it stored."""
     async with state.db.acquire() as conn, conn.transaction():
         trace = await conn.fetchrow(_LOCK, trace_id, tenant_id)
         if trace is None:
@@ -41,16 +53,16 @@ async def add_chunk(state: AppState, tenant_id: UUID, trace_id: UUID, chunk_no: 
             if prior["digest"] != digest:
                 raise Conflict(f"chunk {chunk_no} was received before with other events", field="path.chunk_no")
             return ChunkResult(chunk=chunk_no, accepted=prior["accepted"], duplicate=prior["duplicate"],
-                               replayed=True, chained_through=trace["chained_through"])
+                               replayed=True, chained_through=trace["chained_through"]), []
         if trace["status"] != "open":
             raise Conflict("the trace is finalized: it takes no more chunks", code="trace_finalized")
         fresh = await _fresh(conn, trace_id, events)
-        through, head = await _store(state, conn, tenant_id, trace_id, trace, fresh, bodies)
+        through, _ = await _store(state, conn, tenant_id, trace_id, trace, fresh, bodies)
         await conn.execute("INSERT INTO traces_chunks (tenant_id, trace_id, chunk_no, digest, accepted, duplicate) "
                            "VALUES ($1, $2, $3, $4, $5, $6)", tenant_id, trace_id, chunk_no, digest, len(fresh),
                            len(events) - len(fresh))
     return ChunkResult(chunk=chunk_no, accepted=len(fresh), duplicate=len(events) - len(fresh),
-                       chained_through=through)
+                       chained_through=through), fresh
 
 
 def _unique(chunk: Chunk) -> list:

@@ -33,6 +33,11 @@ class ChunkResult(msgspec.Struct, kw_only=True):
     duplicate: int
     replayed: bool = False  # the same chunk was received before: nothing changed
     chained_through: int = 0  # the highest seq the hash chain covers so far
+    # Of the events this request stored (a replay: all the chunk's), how many the core's events table
+    # holds (`GET /v1/events`, the archive, subscribers); None where no ingestion engine runs (a CLI
+    # command). Refused: too old or too far ahead for its partitions; the trace still keeps them.
+    events_table: int | None = None
+    events_table_refused: int = 0
 
 
 class Finalize(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -21,6 +21,15 @@ def register_event_types():
 
 
 @hookimpl
+def register_contracts():
+    """contracts.py's Structs: `flywheel schemas` writes each as `traces.<Struct>`."""
+    from flywheel.plugins.traces import contracts
+    from flywheel.server.plugin_api import contracts_in
+
+    return contracts_in(contracts)
+
+
+@hookimpl
 def register_routes():
     from flywheel.plugins.traces.api import TraceController
 

@@ -203,7 +203,7 @@ def schemas(output_dir: Path) -> None:
     state = state_or_exit(settings_or_exit())
     output_dir.mkdir(parents=True, exist_ok=True)
     written = 0
-    for name, schema in contract_schemas(state.contributions).items():
+    for name, schema in contract_schemas(state.contributions, state.pm).items():
         (output_dir / f"{name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         written += 1
     click.echo(f"wrote {written} schemas to {output_dir}", err=True)

@@ -7,6 +7,7 @@ import click
 from flywheel.server.cli.context import connected, settings_or_exit
 from flywheel.server.cli.output import json_option, show, show_one
 from flywheel.server.cli.tenancy import run_api, tenant_id_of
+from flywheel.server.monitoring.cli import monitoring
 
 COLUMNS = [("family", lambda v: v.family), ("version", lambda v: v.version), ("state", lambda v: v.state),
            ("active", lambda v: "yes" if v.active else ""), ("created", lambda v: v.created_at),
@@ -76,6 +77,38 @@ def models_activate(family: str, version: int, tenant: str, as_json: bool) -> No
     run_api(go())
 
 
+@models.command("batch-score")
+@click.argument("family")
+@click.argument("input_prefix")
+@click.option("--tenant", required=True, help="Tenant name or id.")
+@click.option("--output-prefix", help="Where under batch_scores/ the scores go (default FAMILY/vN/INPUT_PREFIX).")
+@click.option("--version", type=click.IntRange(1), help="Score with this ready version (default: the active one).")
+@click.option("--keep", "keep_columns", multiple=True, help="An input column to copy beside the scores (repeatable).")
+@json_option
+def models_batch_score(family: str, input_prefix: str, tenant: str, output_prefix: str | None, version: int | None,
+                       keep_columns: tuple[str, ...], as_json: bool) -> None:
+    """Queue scoring of every Parquet file under INPUT_PREFIX of the tenant's store, a job per file."""
+    settings = settings_or_exit()
+
+    async def go() -> None:
+        import msgspec
+
+        from flywheel.contracts.models import TableScoreRequest
+        from flywheel.server.errors import InvalidInput
+        from flywheel.server.models.batch_scoring import queue_batch_score
+
+        try:
+            request = msgspec.convert({"input_prefix": input_prefix, "output_prefix": output_prefix,
+                                       "version": version, "keep_columns": list(keep_columns)}, TableScoreRequest)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(str(exc)) from None
+        async with connected(settings) as st:
+            job = await queue_batch_score(st, await tenant_id_of(st, tenant), family, request)
+        show_one(job, as_json=as_json)
+
+    run_api(go())
+
+
 def _metrics(metrics: dict | None) -> str | None:
     if not metrics:
         return None
@@ -83,4 +116,5 @@ def _metrics(metrics: dict | None) -> str | None:
     return ", ".join(f"{k} {v:.3g}" for k, v in shown) or None
 
 
+models.add_command(monitoring)  # flywheel models monitoring FAMILY (server/monitoring/cli.py)
 COMMANDS = [models]

@@ -16,12 +16,14 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from flywheel.server.console.alerts_pages import AlertPages
 from flywheel.server.console.errors import is_console_path, with_html_errors
 from flywheel.server.console.events_pages import EventPages
 from flywheel.server.console.jobs_pages import JobPages
 from flywheel.server.console.keys_pages import KeyPages
 from flywheel.server.console.middleware import console_auth_middleware
 from flywheel.server.console.models_pages import ModelPages
+from flywheel.server.console.monitoring_pages import MonitoringPages
 from flywheel.server.console.pages import mounted_handlers, nav_items, template_packages
 from flywheel.server.console.plugins_pages import plugins_page
 from flywheel.server.console.security import SECURITY_HEADERS
@@ -35,7 +37,7 @@ __all__ = ["console_router", "console_templates", "is_console_path", "with_html_
 # sweep with API keys, the OpenAPI coverage test) recognise console pages by it.
 CONSOLE_OPT = "console"
 # The console's own pages beyond sign-in and the overview (their navigation: templating.CORE_NAV).
-OPERATOR_PAGES = [JobPages, ModelPages, EventPages, KeyPages, plugins_page]
+OPERATOR_PAGES = [JobPages, ModelPages, MonitoringPages, EventPages, KeyPages, plugins_page, AlertPages]
 
 
 def console_router(state) -> Router:

@@ -34,6 +34,7 @@ CORE_NAV = [OVERVIEW,
             NavItem(href=f"{COOKIE_PATH}/jobs", title="Jobs", order=1, plugin="core"),
             NavItem(href=f"{COOKIE_PATH}/models", title="Models", order=2, plugin="core"),
             NavItem(href=f"{COOKIE_PATH}/events", title="Events", order=3, plugin="core"),
+            NavItem(href=f"{COOKIE_PATH}/alerts", title="Alerts", order=4, plugin="core"),
             NavItem(href=f"{COOKIE_PATH}/keys", title="API keys", order=10_000, plugin="core"),
             NavItem(href=f"{COOKIE_PATH}/plugins", title="Plugins", order=10_001, plugin="core")]
 

@@ -7,8 +7,11 @@ from typing import Annotated
 import msgspec
 
 from flywheel.contracts.jobs import CronSpec, JobSpec
-from flywheel.contracts.models import TrainModel
+from flywheel.contracts.models import ScorePartition, ScorePartitions, TrainModel
+from flywheel.server.alerts.jobs import ALERT_CRONS, ALERT_JOBS
 from flywheel.server.ingest.jobs import CompactPayload, compact_events, maintain_events
+from flywheel.server.models import batch_scoring
+from flywheel.server.monitoring import jobs as monitoring
 
 
 class PruneJobs(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,10 +45,20 @@ CORE_JOBS = [
     # a training that raises is not retried (see runner.py).
     JobSpec(name="core.train_model", func=train_model, payload=TrainModel, timeout_s=6 * 3600, max_tries=2,
             description="Train, export, check and register a model version"),
+    *monitoring.JOBS,
+    *ALERT_JOBS,  # evaluating conditions, delivering to channels (server/alerts/jobs.py)
+    # Batch scoring fanned out over partitions (server/models/batch_scoring.py); both are idempotent:
+    # a partition's output is written once, so a retried or duplicated job skips it.
+    JobSpec(name="core.score_partitions", func=batch_scoring.score_partitions, payload=ScorePartitions,
+            timeout_s=6 * 3600, max_tries=2, description="Score every Parquet partition under a prefix"),
+    JobSpec(name="core.score_partition", func=batch_scoring.score_partition, payload=ScorePartition,
+            timeout_s=3600, max_tries=3, description="Score one Parquet partition of a batch scoring job"),
 ]
 CORE_CRONS = [
     CronSpec(name="core.prune_jobs_daily", job="core.prune_jobs", hour=3, minute=17, payload=PruneJobs()),
     CronSpec(name="core.compact_events_daily", job="core.compact_events", hour=0, minute=30,
              payload=CompactPayload()),
     CronSpec(name="core.maintain_events_daily", job="core.maintain_events", hour=0, minute=5, run_at_startup=True),
+    *monitoring.CRONS,
+    *ALERT_CRONS,
 ]

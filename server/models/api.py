@@ -6,7 +6,7 @@ import time
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.params import JSONBody, PathParameter, QueryParameter
@@ -23,6 +23,7 @@ from flywheel.contracts.models import (
     ModelInfo,
     ModelVersionRead,
     ScoreResult,
+    TableScoreRequest,
     TrainModel,
     TrainRequest,
 )
@@ -32,16 +33,31 @@ from flywheel.server.hooks import call_hook
 from flywheel.server.jobs.queue import enqueue
 from flywheel.server.jobs.status import job_status
 from flywheel.server.models import registry
+from flywheel.server.models.batch_scoring import queue_batch_score
 from flywheel.server.models.families import family_of
 from flywheel.server.models.features import feature_spec
 from flywheel.server.models.metrics import SCORE_SECONDS, SCORED_ROWS
 from flywheel.server.models.runtime import MAX_EXPLAIN_ROWS
 from flywheel.server.models.training import check_monotone
+from flywheel.server.monitoring import api as monitoring_api
+from flywheel.server.monitoring.contracts import (
+    BackfillRequest,
+    MonitoringReport,
+    ThresholdsRead,
+    ThresholdsUpdate,
+)
+from flywheel.server.monitoring.thresholds import set_overrides, thresholds_read
 
 Explain = Annotated[int, QueryParameter(ge=0, le=1000, description="Return the top N feature contributions per row")]
 # Version numbers are Postgres integers: larger ones cannot name anything.
 Version = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 Family = Annotated[str, PathParameter(min_length=1, max_length=200)]
+# Dates parsed by monitoring (not Litestar), so an error names `query.from`, not the Python argument.
+Day = Annotated[str | None, QueryParameter(name="from", format="date", max_length=10,
+                                           description="First day (ISO date, UTC)")]
+DayTo = Annotated[str | None, QueryParameter(name="to", format="date", max_length=10,
+                                             description="Last day (ISO date, UTC)")]
+VersionQuery = Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1, description="Only this version")]
 MSGPACK = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
 def invalid_train_request(request: Request, exc: ValidationException) -> Response:
     """Body errors as for any route (422, the field at fault: `$.params.tree_learner`), and a
@@ -139,6 +155,57 @@ class ModelController(Controller):
         family_of(state.flywheel, family)
         return await registry.activations(state.flywheel.db, principal.tenant_id, family, limit)
 
+    @get("/{family:str}/monitoring", operation_id="getModelMonitoring")
+    async def get_monitoring(self, state: State, principal: Caller, family: Family, from_day: Day = None,
+                             to_day: DayTo = None, version: VersionQuery = None) -> MonitoringReport:
+        """Each version's daily monitoring figures from `from` to `to` (default: the last 30 days, at most 366).
+
+        Per day: PSI of every feature and of the score against the version's training distribution,
+        missing shares then and now, calibration by score band once labels are known, operational
+        figures (rows, latency percentiles, errors), the volume against the trailing days, and the
+        thresholds crossed (`breaches`, each raised as an alert by the daily job).
+        """
+        return await monitoring_api.report(state.flywheel, principal.tenant_id, family, from_day, to_day, version)
+
+    @get("/{family:str}/monitoring/thresholds", operation_id="getMonitoringThresholds")
+    async def get_thresholds(self, state: State, principal: Caller, family: Family) -> ThresholdsRead:
+        """The family's monitoring thresholds: its defaults, this tenant's overrides, and the effective ones."""
+        family_of(state.flywheel, family)
+        return await thresholds_read(state.flywheel, principal.tenant_id, family)
+
+    @put("/{family:str}/monitoring/thresholds", operation_id="setMonitoringThresholds", opt={"scope": "admin"})
+    async def set_thresholds(self, state: State, principal: Caller, family: Family,
+                             data: JSONBody[ThresholdsUpdate]) -> ThresholdsRead:
+        """Replace this tenant's overrides (fields left out take the family's defaults; `{}` clears them).
+
+        A warning level above its alert level is refused (422 naming the field).
+        """
+        family_of(state.flywheel, family)
+        return await set_overrides(state.flywheel, principal.tenant_id, family, data, by=f"key {principal.key_id}")
+
+    @post("/{family:str}/monitoring/backfill", operation_id="backfillModelMonitoring", status_code=202,
+          opt={"scope": "write"})
+    async def backfill_monitoring(self, state: State, principal: Caller, family: Family,
+                                  data: JSONBody[BackfillRequest]) -> JobRead:
+        """Recompute the monitoring figures of every day from `from` to `to` (at most 366 days) in a job.
+
+        Raises no alerts (history is not news). Days scored before a version's training distribution
+        existed, or with no rows, get operational figures only.
+        """
+        return await monitoring_api.backfill(state.flywheel, principal.tenant_id, family, data)
+
+    @post("/{family:str}/batch_score", operation_id="batchScoreTable", status_code=202, opt={"scope": "write"})
+    async def batch_score(self, state: State, principal: Caller, family: Family,
+                          data: JSONBody[TableScoreRequest]) -> JobRead:
+        """Score every Parquet file under `input_prefix` (this tenant's store) in jobs, one per file.
+
+        Follow it at `/v1/jobs/{id}` (progress: partitions scored). Scores go, file by file, to
+        `batch_scores/{output_prefix}` (default `batch_scores/{family}/v{version}/{input_prefix}`) with the
+        `keep_columns`, `score` and `margin`; each is written once, so a re-run skips what is done.
+        404 on `$.input_prefix` when no Parquet file is there.
+        """
+        return await queue_batch_score(state.flywheel, principal.tenant_id, family, data)
+
     @post("/{family:str}/score", operation_id="score", status_code=200, opt={**SCORING, "openapi_body": "score_row"})
     async def score(self, request: Request, state: State, principal: Caller, family: Family,
                     explain: Explain = 0) -> ScoreResult:
@@ -149,13 +216,20 @@ class ModelController(Controller):
         `explain=N`, the N largest feature contributions (log-odds) come back.
         """
         started = time.perf_counter()
-        model = await state.flywheel.models.active(principal.tenant_id, family)
-        X = model.spec.decode_one(await request.body())
-        p, m = model.score_one(X)
-        result = ScoreResult(family=family, version=model.version, score=p, margin=m)
-        if explain:
-            result.explanation = (await model.explain(X, explain))[0]
-        SCORE_SECONDS.labels(family, str(model.version), "score").observe(time.perf_counter() - started)
+        runtime = state.flywheel.models
+        model = await runtime.active(principal.tenant_id, family)
+        try:
+            X = model.spec.decode_one(await request.body())
+            p, m = model.score_one(X)
+            result = ScoreResult(family=family, version=model.version, score=p, margin=m)
+            if explain:
+                result.explanation = (await model.explain(X, explain))[0]
+        except Exception as exc:  # counted per version for monitoring: refused rows, or our failure
+            runtime.monitor.failed(model, "score", client=isinstance(exc, ApiError) and exc.status < 500)
+            raise
+        seconds = time.perf_counter() - started
+        SCORE_SECONDS.labels(family, str(model.version), "score").observe(seconds)
+        runtime.monitor.scored_one(model, X, m, seconds)
         return result
 
     @post("/{family:str}/score_batch", operation_id="scoreBatch", status_code=200,
@@ -169,23 +243,36 @@ class ModelController(Controller):
         name the row and feature (`$.rows[3].age`).
         """
         started = time.perf_counter()
-        model = await state.flywheel.models.active(principal.tenant_id, family)
-        content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-        if content_type not in ("application/json", *MSGPACK):
-            raise ApiError(f"unsupported content type {content_type!r}; send application/json or "
-                           "application/msgpack", status=415, code="unsupported_media_type")
-        X = model.spec.decode_batch(await request.body(), msgpack=content_type in MSGPACK)
-        if explain and len(X) > MAX_EXPLAIN_ROWS:
-            raise InvalidInput(
-                f"explain works on at most {MAX_EXPLAIN_ROWS} rows per request, got {len(X)}: "
-                f"send the rows to explain in several requests of up to {MAX_EXPLAIN_ROWS} each "
-                "(scoring without explain takes them all at once)",
-                field="query.explain", code="too_many_rows")
-        scores, margins = model.scores(X)
-        result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist(),
-                                  margins=margins.tolist())
-        if explain:
-            result.explanations = await model.explain(X, explain)
-        SCORE_SECONDS.labels(family, str(model.version), "score_batch").observe(time.perf_counter() - started)
+        runtime = state.flywheel.models
+        model = await runtime.active(principal.tenant_id, family)
+        try:
+            X, scores, margins, result = await _score_rows(request, model, family, explain)
+        except Exception as exc:  # counted per version for monitoring: refused rows, or our failure
+            runtime.monitor.failed(model, "score_batch", client=isinstance(exc, ApiError) and exc.status < 500)
+            raise
+        seconds = time.perf_counter() - started
+        SCORE_SECONDS.labels(family, str(model.version), "score_batch").observe(seconds)
         SCORED_ROWS.labels(family, "score_batch").observe(len(scores))
+        runtime.monitor.scored_many(model, "score_batch", X, margins, seconds)
         return result
+
+
+async def _score_rows(request: Request, model, family: str, explain: int):
+    """A batch request's rows decoded and scored: (matrix, scores, margins, the answer)."""
+    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", *MSGPACK):
+        raise ApiError(f"unsupported content type {content_type!r}; send application/json or "
+                       "application/msgpack", status=415, code="unsupported_media_type")
+    X = model.spec.decode_batch(await request.body(), msgpack=content_type in MSGPACK)
+    if explain and len(X) > MAX_EXPLAIN_ROWS:
+        raise InvalidInput(
+            f"explain works on at most {MAX_EXPLAIN_ROWS} rows per request, got {len(X)}: "
+            f"send the rows to explain in several requests of up to {MAX_EXPLAIN_ROWS} each "
+            "(scoring without explain takes them all at once)",
+            field="query.explain", code="too_many_rows")
+    scores, margins = model.scores(X)
+    result = BatchScoreResult(family=family, version=model.version, scores=scores.tolist(),
+                              margins=margins.tolist())
+    if explain:
+        result.explanations = await model.explain(X, explain)
+    return X, scores, margins, result

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import dataclasses
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ from flywheel.server.errors import NotFound
 from flywheel.server.models import registry
 from flywheel.server.models.features import FeatureSpec, feature_spec
 from flywheel.server.models.onnx import OnnxClassifier
+from flywheel.server.monitoring.recorder import ScoringMonitor
+from flywheel.server.monitoring.reference import load_reference
 
 if TYPE_CHECKING:
     from flywheel.server.state import AppState
@@ -65,6 +68,12 @@ class LoadedModel:
     classifier: OnnxClassifier
     _store: Any = field(repr=False, default=None)
     _booster: Any = field(repr=False, default=None)
+    # The version's monitoring bins (None: trained before monitoring), and its key in the counts.
+    layout: Any = field(repr=False, default=None)
+    monitor_key: tuple = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.monitor_key = (self.tenant_id, self.family, self.version)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classifier.predict(X)
@@ -140,6 +149,7 @@ class ModelRuntime:
         self._task: asyncio.Task | None = None
         self._conn: asyncpg.Connection | None = None
         self.swaps = 0  # activations applied from notifications (tests and metrics read it)
+        self.monitor = ScoringMonitor(state)  # what scoring counts for monitoring (server/monitoring)
 
     @property
     def listening(self) -> bool:
@@ -189,7 +199,9 @@ class ModelRuntime:
         store = self.state.tenant_store(tenant_id)
         onnx_bytes = await store.get(f"models/{family}/{version}/model.onnx")
         classifier = await asyncio.to_thread(OnnxClassifier, onnx_bytes)
-        model = LoadedModel(tenant_id, family, version, spec, classifier, _store=store)
+        reference = await load_reference(self.state.db, tenant_id, family, version)
+        model = LoadedModel(tenant_id, family, version, spec, classifier, _store=store,
+                            layout=reference.layout if reference is not None else None)
         key = (tenant_id, family, version)
         self._loaded[key] = model
         while len(self._loaded) > CACHED_VERSIONS:
@@ -201,12 +213,14 @@ class ModelRuntime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
+        self.monitor.start()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self.monitor.stop()
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close(timeout=2)
         self._listening = False
@@ -252,24 +266,51 @@ class ModelRuntime:
 
 
 async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,
-                      chunk_rows: int = 50_000, progress=None, margin: bool = False) -> tuple[int, np.ndarray]:
+                      chunk_rows: int = 50_000, progress=None, margin: bool = False,
+                      monitor: bool = True) -> tuple[int, np.ndarray]:
     """Score an Arrow table (feature columns by name) with the active version, in chunks.
 
     For plugins' batch jobs: the same sessions and feature order as the HTTP
     endpoints. `version` scores with that ready version instead of the active
     one. Returns (version, float64 probabilities), or with `margin=True` the
     margins (log-odds: rank on these, probabilities of rare events tie near 0).
-    `progress(done, total)` is awaited after each chunk when given.
+    `progress(done, total)` is awaited after each chunk when given. `monitor=False`: not
+    counted for monitoring (an evaluation or a backtest is not traffic the version served).
     """
     model = await _model(state, tenant_id, family, version)
     out = np.empty(table.num_rows, dtype=np.float64)
-    run = model.classifier.margin if margin else model.predict
-    for start in range(0, table.num_rows, chunk_rows):
-        X = model.spec.table_matrix(table.slice(start, chunk_rows))
-        out[start:start + len(X)] = await asyncio.to_thread(run, X)
-        if progress is not None:
-            await progress(start + len(X), table.num_rows)
+    counts, score_sum, started = None, 0.0, time.perf_counter()
+    try:
+        for start in range(0, table.num_rows, chunk_rows):
+            X = model.spec.table_matrix(table.slice(start, chunk_rows))
+            values, chunk_counts, chunk_sum = await asyncio.to_thread(_score_chunk, model, X, margin, monitor)
+            out[start:start + len(X)] = values
+            if chunk_counts is not None:
+                counts = chunk_counts if counts is None else counts + chunk_counts
+                score_sum += chunk_sum
+            if progress is not None:
+                await progress(start + len(X), table.num_rows)
+    except Exception:
+        if monitor:
+            state.models.monitor.failed(model, "score_table", client=False)
+        raise
+    if monitor:  # counted and written now: a worker has no periodic flush, and a batch job is not a hot path
+        state.models.monitor.counted(model, "score_table", counts, table.num_rows, score_sum,
+                                     time.perf_counter() - started)
+        await state.models.monitor.flush()
     return model.version, out
+
+
+def _score_chunk(model: LoadedModel, X: np.ndarray, margin: bool,
+                 monitor: bool = True) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """A chunk's scores (margins or probabilities), and its monitoring counts, off the event loop."""
+    from scipy.special import expit, logit
+
+    values = model.classifier.margin(X) if margin else model.predict(X)
+    if model.layout is None or not monitor:
+        return values, None, 0.0
+    margins, p = (values, expit(values)) if margin else (logit(values), values)
+    return values, model.layout.count(X, margins), float(p.sum())
 
 
 async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa.Table, *, version: int | None = None,

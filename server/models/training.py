@@ -32,6 +32,7 @@ from flywheel.server.models.families import family_of
 from flywheel.server.models.features import FeatureSchemaError, FeatureSpec, feature_spec
 from flywheel.server.models.metrics import evaluate
 from flywheel.server.models.onnx import OnnxClassifier, export_classifier
+from flywheel.server.monitoring.reference import store_reference, training_reference
 
 log = structlog.get_logger("flywheel.models")
 
@@ -73,6 +74,12 @@ async def train_version(ctx, request: TrainModel) -> dict[str, Any]:
 async def _train(ctx, family: ModelFamily, request: TrainModel, version: int) -> dict:
     await ctx.progress(0, None, "loading training data", force=True)
     data = await load_data(ctx, family, request)
+    if data.table is None:  # Parquet partitions (TrainingData.parquet_prefix)
+        if ctx.state.settings.dask_scheduler:
+            from flywheel.server.models.dask_training import train_on_dask
+
+            return await train_on_dask(ctx, family, request, version, data)
+        data = msgspec.structs.replace(data, table=await _as_table(ctx, family, data.parquet_prefix))
     table = data.table
     spec = await asyncio.to_thread(training_spec, family, data)
     monotone = {**family.monotone, **data.monotone, **request.monotone}
@@ -95,10 +102,14 @@ async def _train(ctx, family: ModelFamily, request: TrainModel, version: int) ->
         "positives": int(y.sum())}})
     info = version_info(ctx, family, request, version, model, data_hash(X, y))
     info["data"] = data_notes(table)
+    # The training distribution monitoring compares every scored day with (server/monitoring).
+    reference = await asyncio.to_thread(training_reference, spec, X, np.concatenate([train, valid, test]),
+                                        onnx_bytes, request.seed)
 
     await ctx.progress(total, total, "writing artifacts", force=True)
     await write_artifacts(ctx.store, family, spec, version, onnx_bytes,
                           model.booster_.model_to_string(num_iteration=best), metrics, info)
+    await store_reference(ctx.db, ctx.tenant_id, family.name, version, reference)
     await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
                               features=spec.to_json(), info=info)
     activated, activation = False, "not activated: auto_activate was not requested"
@@ -164,6 +175,8 @@ async def load_data(ctx, family: ModelFamily, request: TrainModel) -> TrainingDa
         raise TrainingError(f"family {family.name!r} has no load_training_data")
     data = await family.load_training_data(ctx, request)
     if isinstance(data, TrainingData):
+        if data.table is None and data.parquet_prefix is not None:
+            return data  # read by _train: as a Dask dataframe, or into one table
         if not isinstance(data.table, pa.Table):
             raise TrainingError(f"TrainingData.table of {family.name!r} is {type(data.table).__name__}, "
                                 "not a pyarrow.Table")

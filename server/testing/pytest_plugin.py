@@ -127,17 +127,40 @@ def database(state):
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def worker(state):
-    """Call ``await worker()`` to run every queued job to completion (a burst worker)."""
+    """Call ``await worker()`` to run every job that is due to completion (a burst worker).
+
+    A job deferred to later (`_defer_by`: an alert delivery's retry in 30 s, say) stays
+    queued for a later call rather than holding the test for its delay, unless
+    ``await worker(wait_deferred=True)``: then the burst waits for those too, as ARQ's
+    own burst mode does.
+    """
     from flywheel.server.jobs.worker import build_worker
 
-    async def run() -> None:
+    async def run(*, wait_deferred: bool = False) -> None:
         w = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
+        if not wait_deferred:
+            _count_due_jobs_only(w)
         try:
             await w.main()
         finally:
             await w.close()
 
     return run
+
+
+def _count_due_jobs_only(w: Any) -> None:
+    """ARQ's burst loop stops when `zcard(queue)` is 0; make it count the jobs due now."""
+    import time
+
+    pool, queue = w.pool, w.queue_name
+    zcard = pool.zcard
+
+    async def due(name: str) -> int:
+        if name != queue:
+            return await zcard(name)
+        return await pool.zcount(name, "-inf", int(time.time() * 1000))
+
+    pool.zcard = due
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
