@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_json: bool = False
     queue_name: str = "flywheel:queue"
     db_pool_size: PositiveInt = 10
+    # A running job's claim lapses this long after its worker stops renewing it (a killed
+    # worker): then another worker takes the job (server/jobs/worker.py).
+    job_lease_s: Seconds = 30.0
     max_body_bytes: PositiveInt = 16 * 1024 * 1024
     # Ingestion (see server/ingest/engine.py for what each one bounds).
     ingest_queue_events: PositiveInt = 200_000
@@ -135,6 +138,7 @@ ENV_VARS: dict[str, str] = {
     "log_json": "FLYWHEEL_LOG_JSON",
     "queue_name": "FLYWHEEL_QUEUE",
     "db_pool_size": "FLYWHEEL_DB_POOL_SIZE",
+    "job_lease_s": "FLYWHEEL_JOB_LEASE_S",
     "max_body_bytes": "FLYWHEEL_MAX_BODY_BYTES",
     "ingest_queue_events": "FLYWHEEL_INGEST_QUEUE_EVENTS",
     "ingest_flush_events": "FLYWHEEL_INGEST_FLUSH_EVENTS",

@@ -84,7 +84,7 @@ def generated_files(sdk: Path) -> dict[str, str]:
 
 def test_generated_types_match_the_running_servers_schemas(sdk, state, schema_dump):
     dump = schema_dump
-    running = contract_schemas(state.contributions)  # what the app under test exports
+    running = contract_schemas(state.contributions, state.pm)  # what the app under test exports
     assert {p.stem: json.loads(p.read_text()) for p in dump.glob("*.json")} == running
     done = npm("run", "check-types", "--", str(dump))
     assert done.returncode == 0, done.stdout + done.stderr

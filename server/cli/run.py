@@ -129,7 +129,11 @@ async def _worker(settings, burst: bool, max_jobs: int) -> None:
     async with connected(settings, embedded=False) as state:
         w = build_worker(state, burst=burst, max_jobs=max_jobs)
         try:
-            await w.main()
+            # async_run sets ARQ's main task, which its SIGTERM / SIGINT handler cancels: with a
+            # bare main() the handler found no task and the worker went on polling after SIGTERM.
+            await w.async_run()
+        except asyncio.CancelledError:
+            pass
         finally:
             await w.close()
 

@@ -133,4 +133,7 @@ def arq_cron(cron_spec: CronSpec, spec: JobSpec, get_state) -> Any:
 
     return cron(tick, name=f"cron:{cron_spec.name}", minute=cron_spec.minute, hour=cron_spec.hour,
                 day=cron_spec.day, weekday=cron_spec.weekday, month=cron_spec.month,
-                run_at_startup=cron_spec.run_at_startup, timeout=spec.timeout_s, unique=True)
+                run_at_startup=cron_spec.run_at_startup, timeout=spec.timeout_s, unique=True,
+                # The tick's result is kept for an hour: a worker that lags and queues a tick another
+                # already ran finds the result under the tick's job id and does not run it again.
+                keep_result=3600)

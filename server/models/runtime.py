@@ -167,10 +167,13 @@ class ModelRuntime:
         key = (tenant_id, family)
         version = self._active.get(key) if self._listening else None
         if version is None:
+            notified = self._wanted.get(key)
             version = await registry.active_version(self.state.db, tenant_id, family)
             if version is None:
                 raise NotFound(f"no active version of model {family!r}; train one and activate it")
-            if self._listening:
+            # An activation notified while the read was on the wire may be newer than what it
+            # read: caching the read would then serve the old version until the next activation.
+            if self._listening and self._wanted.get(key) == notified:
                 self._active[key] = version
         return await self.load(tenant_id, family, version)
 
