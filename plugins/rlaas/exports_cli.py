@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,26 +17,8 @@ from uuid import UUID
 import click
 import msgspec
 
+from flywheel.plugins.rlaas.cli_helpers import echo_json, parse_when, tenant_named
 from flywheel.plugins.rlaas.export_types import PAGE_MAX, ExportCreate, ExportPage, ExportRead
-
-
-def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("an ISO 8601 time, e.g. 2026-01-02T03:04:05Z") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-async def _tenant(state: Any, name: str) -> Any:
-    from flywheel.server.plugin_api import NotFound, find_tenant
-
-    try:
-        return await find_tenant(state, name)
-    except NotFound:
-        raise click.ClickException(f"no tenant {name!r}") from None
 
 
 async def _record(state: Any, tenant_id: UUID, export_id: UUID) -> ExportRead:
@@ -49,9 +30,6 @@ async def _record(state: Any, tenant_id: UUID, export_id: UUID) -> ExportRead:
     except NotFound:
         raise click.ClickException(f"no export {export_id}") from None
 
-
-def _echo_json(value: Any) -> None:
-    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2))
 
 
 def _body(kind: str, selection: dict[str, Any]) -> ExportCreate:
@@ -97,8 +75,8 @@ def exports() -> None:
 @click.option("--route", help="The model name clients asked for.")
 @click.option("--policy", help="The policy's name.")
 @click.option("--policy-version", type=int)
-@click.option("--since", callback=_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
-@click.option("--until", callback=_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--since", callback=parse_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--until", callback=parse_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
 @click.option("--min-reward", type=float, help="SFT: interactions whose reward is at least this.")
 @click.option("--source", "sources", multiple=True, type=click.Choice(["comparison", "edit", "reward_gap"]),
               help="DPO: pairs of this source (repeat for several; default all).")
@@ -115,7 +93,7 @@ def create(kind: str, tenant: str, as_json: bool, **selection: Any) -> None:
 
     async def go() -> ExportRead:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             tasks = []
 
             async def start(state, tenant_id, payload):
@@ -132,7 +110,7 @@ def create(kind: str, tenant: str, as_json: bool, **selection: Any) -> None:
 
     record = asyncio.run(go())
     if as_json:
-        _echo_json(record)
+        echo_json(record)
     else:
         _show(record)
     if record.status != "succeeded":
@@ -156,7 +134,7 @@ def list_(tenant: str, kind: str | None, status: str | None, limit: int, cursor:
 
     async def go() -> ExportPage:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             try:
                 return await list_exports(state, t.id, kind=kind, status=status, limit=limit, cursor=cursor)
             except InvalidInput as exc:
@@ -164,7 +142,7 @@ def list_(tenant: str, kind: str | None, status: str | None, limit: int, cursor:
 
     page = asyncio.run(go())
     if as_json:
-        _echo_json(page)
+        echo_json(page)
         return
     table = Table("export", "kind", "status", "rows", "created", "selection")
     for e in page.items:
@@ -186,11 +164,11 @@ def show(export_id: UUID, tenant: str, as_json: bool) -> None:
 
     async def go() -> ExportRead:
         async with cli_state() as state:
-            return await _record(state, (await _tenant(state, tenant)).id, export_id)
+            return await _record(state, (await tenant_named(state, tenant)).id, export_id)
 
     record = asyncio.run(go())
     if as_json:
-        _echo_json(record)
+        echo_json(record)
     else:
         _show(record)
 
@@ -211,7 +189,7 @@ def download(export_id: UUID, tenant: str, output: Path | None) -> None:
 
     async def go() -> ExportRead:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             try:
                 record = finished(await _record(state, t.id, export_id))
             except ApiError as exc:

@@ -7,37 +7,15 @@ the same filters and bounds.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import click
 import msgspec
 
+from flywheel.plugins.rlaas.cli_helpers import echo_json, parse_when, tenant_named
 from flywheel.plugins.rlaas.interaction_types import PAGE_MAX, InteractionDetail, InteractionPage
-
-
-def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("an ISO 8601 time, e.g. 2026-01-02T03:04:05Z") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-async def _tenant(state: Any, name: str) -> Any:
-    from flywheel.server.plugin_api import NotFound, find_tenant
-
-    try:
-        return await find_tenant(state, name)
-    except NotFound:
-        raise click.ClickException(f"no tenant {name!r}") from None
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2))
 
 
 @click.group()
@@ -54,8 +32,8 @@ def interactions() -> None:
 @click.option("--user-hash", help="The end user's hash, as the interactions show it.")
 @click.option("--role", type=click.Choice(["primary", "shadow"]))
 @click.option("--has-feedback/--no-feedback", default=None, help="Only those with (or without) feedback.")
-@click.option("--since", callback=_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
-@click.option("--until", callback=_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--since", callback=parse_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--until", callback=parse_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
 @click.option("--limit", type=click.IntRange(1, PAGE_MAX), default=50, show_default=True)
 @click.option("--cursor", help="The next page: the cursor the previous page printed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
@@ -71,7 +49,7 @@ def list_(tenant: str, limit: int, cursor: str | None, as_json: bool, **filters:
 
     async def go() -> InteractionPage:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             try:
                 return await find_interactions(state.db, t.id, f, limit=limit, cursor=cursor)
             except InvalidInput as exc:
@@ -79,7 +57,7 @@ def list_(tenant: str, limit: int, cursor: str | None, as_json: bool, **filters:
 
     page = asyncio.run(go())
     if as_json:
-        _echo_json(page)
+        echo_json(page)
     else:
         _print_page(page)
 
@@ -95,7 +73,7 @@ def show(interaction_id: UUID, tenant: str, as_json: bool) -> None:
 
     async def go() -> InteractionDetail:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             try:
                 return await interaction_detail(state.db, t.id, interaction_id)
             except NotFound:
@@ -103,7 +81,7 @@ def show(interaction_id: UUID, tenant: str, as_json: bool) -> None:
 
     detail = asyncio.run(go())
     if as_json:
-        _echo_json(detail)
+        echo_json(detail)
     else:
         _print_detail(detail)
 
@@ -158,8 +136,8 @@ def _print_detail(d: InteractionDetail) -> None:
 
 @interactions.command()
 @click.option("--tenant", required=True, help="Tenant name or id.")
-@click.option("--since", callback=_when, help="Replay events from then (default: --days before --until).")
-@click.option("--until", callback=_when, help="Up to then, exclusive (default: now).")
+@click.option("--since", callback=parse_when, help="Replay events from then (default: --days before --until).")
+@click.option("--until", callback=parse_when, help="Up to then, exclusive (default: now).")
 @click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the job's result as JSON.")
 def rebuild(tenant: str, since: datetime | None, until: datetime | None, days: int, as_json: bool) -> None:
@@ -174,7 +152,7 @@ def rebuild(tenant: str, since: datetime | None, until: datetime | None, days: i
 
     async def go():
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             job_id, task = await run_here(state, JOB, payload, tenant_id=t.id)
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
                           TimeElapsedColumn(), console=Console(stderr=True)) as progress:
@@ -192,7 +170,7 @@ def rebuild(tenant: str, since: datetime | None, until: datetime | None, days: i
     if status.state.value != "succeeded":
         raise click.ClickException(f"the rebuild {status.state.value}: {status.error}")
     if as_json:
-        _echo_json(status.result)
+        echo_json(status.result)
         return
     replayed = status.result["replayed"]
     click.echo(", ".join(f"{n} {kind} events replayed" for kind, n in replayed.items()))

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import msgspec
 
-from flywheel.plugins.rlaas.interactions_cli import _echo_json, _tenant, _when
+from flywheel.plugins.rlaas.cli_helpers import echo_json, parse_when, tenant_named
 from flywheel.plugins.rlaas.reward_types import (
     PAGE_MAX,
     ComputeRewards,
@@ -64,11 +64,11 @@ def settings_show(tenant: str, as_json: bool) -> None:
 
     async def go() -> RewardSettingsRead:
         async with cli_state() as state:
-            return await load_settings(state.db, (await _tenant(state, tenant)).id)
+            return await load_settings(state.db, (await tenant_named(state, tenant)).id)
 
     s = asyncio.run(go())
     if as_json:
-        _echo_json(s)
+        echo_json(s)
     else:
         _print_settings(s)
 
@@ -88,7 +88,7 @@ def settings_set(tenant: str, as_json: bool, pair_min_gap: float | None, **weigh
 
     async def go() -> RewardSettingsRead:
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             current = await compute.load_settings(state.db, t.id)
             raw = {"weights": {**msgspec.to_builtins(current.weights),
                                **{k: v for k, v in weights.items() if v is not None}},
@@ -109,7 +109,7 @@ def settings_set(tenant: str, as_json: bool, pair_min_gap: float | None, **weigh
 
     s = asyncio.run(go())
     if as_json:
-        _echo_json(s)
+        echo_json(s)
         return
     _print_settings(s)
     click.echo(f"recompute queued: job {s.job_id}" if s.job_id else "unchanged")
@@ -129,7 +129,7 @@ def compute_(tenant: str, full: bool, as_json: bool) -> None:
 
     async def go():
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             job_id, task = await run_here(state, JOB, msgspec.to_builtins(ComputeRewards(full=full)), tenant_id=t.id)
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
                           TimeElapsedColumn(), console=Console(stderr=True)) as progress:
@@ -147,7 +147,7 @@ def compute_(tenant: str, full: bool, as_json: bool) -> None:
     if status.state.value != "succeeded":
         raise click.ClickException(f"the rewards job {status.state.value}: {status.error}")
     if as_json:
-        _echo_json(status.result)
+        echo_json(status.result)
         return
     r = status.result
     click.echo(f"{r.get('interactions', 0):,} interactions: {r.get('rewards_written', 0):,} rewards written, "
@@ -171,7 +171,7 @@ def _fetch(tenant: str, find: Any, f: Any, limit: int, cursor: str | None) -> An
 
     async def go():
         async with cli_state() as state:
-            t = await _tenant(state, tenant)
+            t = await tenant_named(state, tenant)
             try:
                 return await find(state.db, t.id, f, limit=limit, cursor=cursor)
             except InvalidInput as exc:
@@ -199,8 +199,8 @@ def _table(columns: list[str], rows: list[list[str]], next_cursor: str | None) -
 @click.option("--tenant", required=True, help="Tenant name or id.")
 @click.option("--route", help="The model name clients asked for.")
 @click.option("--policy", help="The policy's name.")
-@click.option("--since", callback=_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
-@click.option("--until", callback=_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--since", callback=parse_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--until", callback=parse_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
 @click.option("--min-reward", type=float, help="Only rewards at least this (-1 to 1).")
 @click.option("--limit", type=click.IntRange(1, PAGE_MAX), default=50, show_default=True)
 @click.option("--cursor", help="The next page: the cursor the previous page printed.")
@@ -211,7 +211,7 @@ def rewards_list(tenant: str, limit: int, cursor: str | None, as_json: bool, **f
 
     page: RewardPage = _fetch(tenant, find_rewards, _filter(filters, RewardFilter), limit, cursor)
     if as_json:
-        _echo_json(page)
+        echo_json(page)
         return
     _table(["time", "interaction", "route", "policy", "reward", "signals"],
            [[f"{r.ts:%Y-%m-%d %H:%M:%S}", str(r.interaction_id), r.route, f"{r.policy} v{r.policy_version}",
@@ -224,8 +224,8 @@ def rewards_list(tenant: str, limit: int, cursor: str | None, as_json: bool, **f
 @click.option("--route", help="The model name clients asked for.")
 @click.option("--source", type=click.Choice(["comparison", "edit", "reward_gap"]))
 @click.option("--prompt-hash", help="One prompt's hash (as rewards show it).")
-@click.option("--since", callback=_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
-@click.option("--until", callback=_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--since", callback=parse_when, help="Inclusive, ISO 8601 (UTC when no zone is given).")
+@click.option("--until", callback=parse_when, help="Exclusive, ISO 8601 (UTC when no zone is given).")
 @click.option("--limit", type=click.IntRange(1, PAGE_MAX), default=50, show_default=True)
 @click.option("--cursor", help="The next page: the cursor the previous page printed.")
 @click.option("--json", "as_json", is_flag=True)
@@ -235,7 +235,7 @@ def pairs_list(tenant: str, limit: int, cursor: str | None, as_json: bool, **fil
 
     page: PairPage = _fetch(tenant, find_pairs, _filter(filters, PairFilter), limit, cursor)
     if as_json:
-        _echo_json(page)
+        echo_json(page)
         return
     _table(["time", "source", "route", "chosen", "rejected", "gap"],
            [[f"{p.ts:%Y-%m-%d %H:%M:%S}", p.source, p.route,

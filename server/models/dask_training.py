@@ -31,22 +31,20 @@ import pyarrow as pa
 import structlog
 
 from flywheel.contracts.models import DynamicFeatures, ModelFamily, TrainingData, TrainModel
-from flywheel.server.models import registry
-from flywheel.server.models.artifacts import write_artifacts
 from flywheel.server.models.batch_scoring import is_prefix
 from flywheel.server.models.features import MAX_CATEGORIES, FeatureSchemaError, FeatureSpec, feature_spec
 from flywheel.server.models.metrics import evaluate
 from flywheel.server.models.onnx import export_classifier
 from flywheel.server.models.training import (
     TrainingError,
-    _activate_if_better,
     _checked_parity,
     _drop,
     check_monotone,
     lightgbm_params,
+    register_trained,
     version_info,
 )
-from flywheel.server.monitoring.reference import store_reference, training_reference
+from flywheel.server.monitoring.reference import training_reference
 from flywheel.server.settings import redact_url
 from flywheel.server.store.local import LocalStore
 from flywheel.server.store.prefixed import PrefixedStore
@@ -95,19 +93,9 @@ async def train_on_dask(ctx, family: ModelFamily, request: TrainModel, version: 
     X_hold = np.concatenate([fitted.X_valid, fitted.X_test])
     reference = await asyncio.to_thread(training_reference, spec, X_hold, np.arange(len(X_hold)), onnx_bytes,
                                         request.seed)
-    await ctx.progress(total, total, "writing artifacts", force=True)
-    await write_artifacts(ctx.store, family, spec, version, onnx_bytes,
-                          model.booster_.model_to_string(num_iteration=best), metrics, info)
-    await store_reference(ctx.db, ctx.tenant_id, family.name, version, reference)
-    await registry.mark_ready(ctx.db, ctx.tenant_id, family.name, version, metrics=metrics,
-                              features=spec.to_json(), info=info)
-    activated, activation = False, "not activated: auto_activate was not requested"
-    if request.auto_activate:
-        activated, activation = await _activate_if_better(ctx, family, version, metrics)
-    await ctx.progress(total, total, "done", force=True)
-    return {"family": family.name, "version": version, "activated": activated, "activation": activation,
-            "trees": best, family.primary_metric: metrics.get(family.primary_metric),
-            "parity_max_abs_diff": diff, "dask_workers": fitted.workers}
+    result = await register_trained(ctx, family, request, version, model, spec, best, onnx_bytes, metrics, info,
+                                    reference)
+    return {**result, "dask_workers": fitted.workers}
 
 
 # -- where the partitions are -----------------------------------------------------

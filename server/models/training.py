@@ -106,6 +106,15 @@ async def _train(ctx, family: ModelFamily, request: TrainModel, version: int) ->
     reference = await asyncio.to_thread(training_reference, spec, X, np.concatenate([train, valid, test]),
                                         onnx_bytes, request.seed)
 
+    return await register_trained(ctx, family, request, version, model, spec, best, onnx_bytes, metrics, info,
+                                  reference)
+
+
+async def register_trained(ctx, family: ModelFamily, request: TrainModel, version: int, model, spec, best: int,
+                           onnx_bytes: bytes, metrics: dict, info: dict, reference) -> dict:
+    """Store a checked version (artifacts, monitoring reference, registry), activate it if asked
+    and better, and say what happened: the same for local and Dask training."""
+    total = request.num_boost_round
     await ctx.progress(total, total, "writing artifacts", force=True)
     await write_artifacts(ctx.store, family, spec, version, onnx_bytes,
                           model.booster_.model_to_string(num_iteration=best), metrics, info)
@@ -118,7 +127,7 @@ async def _train(ctx, family: ModelFamily, request: TrainModel, version: int) ->
     await ctx.progress(total, total, "done", force=True)
     return {"family": family.name, "version": version, "activated": activated, "activation": activation,
             "trees": best, family.primary_metric: metrics.get(family.primary_metric),
-            "parity_max_abs_diff": diff}
+            "parity_max_abs_diff": metrics.get("parity_max_abs_diff")}
 
 
 async def _fit_with_progress(ctx, X, y, train, valid, spec, family, request, monotone):
