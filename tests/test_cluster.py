@@ -277,11 +277,15 @@ async def test_each_cron_tick_runs_once_with_two_workers(cluster, db):
 async def test_a_worker_stops_on_sigterm(cluster):
     """docker stop, systemd and Kubernetes send SIGTERM: the worker must end, not poll on."""
     w = cluster.start_worker(30, log_level="DEBUG")  # at DEBUG, ARQ says when it has started
-    deadline = time.monotonic() + 60
-    while "Starting worker" not in w.tail(10**6):
-        assert w.alive and time.monotonic() < deadline, w.tail()
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(1)
-    w.proc.terminate()
-    code = await asyncio.to_thread(w.proc.wait, 15)
-    assert code == 0, w.tail()
+    try:
+        deadline = time.monotonic() + 60
+        while "Starting worker" not in w.tail(10**6):
+            assert w.alive and time.monotonic() < deadline, w.tail()
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)
+        w.proc.terminate()
+        code = await asyncio.to_thread(w.proc.wait, 15)
+        assert code == 0, w.tail()
+    finally:
+        if w.alive:  # it ignored SIGTERM: nothing may outlive the test
+            kill(w)
