@@ -139,6 +139,9 @@ async def main_async(args) -> dict:
             result = await run_job_now(state, "credit.run", RunJob(run_id=run.id), tenant.id)
             times.append(time.perf_counter() - started)
         cold_s, runner_s = times
+        # Where the warm run spent its time: its own log, one line per step with the time since it started.
+        for line in (await runs.get(state.db, tenant.id, run.id)).logs:
+            console.print(f"  {line}")
 
         console.print("[bold]bare[/] the same features and parameters in a plain LightGBM script ...")
         started = time.perf_counter()
