@@ -11,12 +11,15 @@ import asyncio
 import shutil
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import openai
 import pytest
 import pytest_asyncio
 
+from flywheel.plugins.rlaas.routing import in_canary
+from flywheel.plugins.rlaas.users import user_hash
 from flywheel.server.testing import eventually
 from tests.openai_upstream import UpstreamServer
 
@@ -192,7 +195,6 @@ async def test_canary_split_and_stickiness(client, tenant, state, upstream, seco
     gateway runs, on the policies as stored); 300 of them then go through the gateway, which
     must route each one as decided, twice."""
     from flywheel.plugins.rlaas.routing import choose
-    from flywheel.plugins.rlaas.users import user_hash
 
     await make_policy(client, tenant, "chat", "stable", upstream.base_url)
     await make_policy(client, tenant, "chat", "candidate", second_upstream.base_url, status="canary", share=0.3)
@@ -221,8 +223,11 @@ async def test_canary_failure_falls_back_to_active(client, tenant, upstream):
     active = await make_policy(client, tenant, "chat", "stable", upstream.base_url)
     dead = "http://127.0.0.1:9/v1"  # discard port: nothing listens
     canary = await make_policy(client, tenant, "chat", "broken", dead, status="canary", share=0.99)
+    # A user the router is certain to send to the canary (a fixed user would miss it 1 run in 100).
+    user = next(u for u in (f"u{i}" for i in range(1000)) if in_canary(
+        SimpleNamespace(id=uuid.UUID(canary["id"]), canary_share=0.99), user_hash(tenant.id, u)))
     r = await client.post("/v1/chat/completions", headers=tenant.headers,
-                          json={"model": "chat", "messages": [{"role": "user", "content": "x"}], "user": "u1"})
+                          json={"model": "chat", "messages": [{"role": "user", "content": "x"}], "user": user})
     assert r.status_code == 200 and r.headers["x-flywheel-policy"] == "stable/1"
     [item] = await recorded(client, tenant, 1)
     detail = (await client.get(f"/v1/rlaas/interactions/{item['interaction_id']}", headers=tenant.headers)).json()
