@@ -253,14 +253,19 @@ async def explain_table(state: AppState, tenant_id: UUID, family: str, table: pa
     return await _explain(state, tenant_id, family, table, version=version, top=top)
 
 
-async def train_version(ctx: JobContext, request: TrainModel) -> dict[str, Any]:
+async def train_version(ctx: JobContext, request: TrainModel, *, holdout_scores: bool = False) -> dict[str, Any]:
     """Train, check (ONNX parity) and register one version of `request.family` for
     `ctx.tenant_id` inside your own job, exactly as `core.train_model` does; returns its
     result (`version`, `trees`, ...). The version is keyed by the job: a retried job fills
-    the same version, never a second one. Since 0.3."""
+    the same version, never a second one. Since 0.3.
+
+    `holdout_scores=True` adds `result["holdout_scores"]`: `{"rows": positions of the test
+    split's rows in the family's table, "probabilities": the registered version's for them}`,
+    the scores the parity check already computed, so evaluating on the test split does not
+    score it again (None after Dask training). Since 0.4."""
     from flywheel.server.models.training import train_version as _train
 
-    return await _train(ctx, request)
+    return await _train(ctx, request, holdout_scores=holdout_scores)
 
 
 # -- store -------------------------------------------------------------------------

@@ -81,9 +81,9 @@ async def train_on_dask(ctx, family: ModelFamily, request: TrainModel, version: 
                        force=True)
     onnx_bytes = await asyncio.to_thread(export_classifier, model, len(spec.names), f"{family.name}-v{version}")
     await ctx.progress(total, total, "checking ONNX against LightGBM", force=True)
-    p_lgb, diff = await _checked_parity(model, onnx_bytes, fitted.X_test, request.parity_tolerance)
-    metrics = await asyncio.to_thread(evaluate, fitted.y_test, p_lgb, model, spec, family, fitted.test_table)
-    metrics.update({"parity_max_abs_diff": diff, "trees": best, "rows": fitted.rows})
+    checked = await _checked_parity(model, onnx_bytes, fitted.X_test, request.parity_tolerance)
+    metrics = await asyncio.to_thread(evaluate, fitted.y_test, checked.p_lgb, model, spec, family, fitted.test_table)
+    metrics.update({"parity_max_abs_diff": checked.max_abs_diff, "trees": best, "rows": fitted.rows})
     info = version_info(ctx, family, request, version, model, listing_hash(listing))
     info["data"] = {"notes": [f"Trained with lightgbm.dask on {fitted.workers} workers from {len(listing)} "
                               f"Parquet partitions under {data.parquet_prefix!r}."]}
