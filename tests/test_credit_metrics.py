@@ -41,7 +41,7 @@ def test_psi_by_hand():
 
 
 def test_bins_count_each_row_where_its_value_falls():
-    """Bins are counted from sorted values (nine lookups); each row must still land where its own
+    """Bins are counted by a vectorized lookup among the edges; each row must land where its own
     value puts it: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing. Ties sit on the edges here."""
     rng = np.random.default_rng(5)
     train = rng.integers(0, 6, 997).astype(float)  # few values: every edge is a tie

@@ -44,34 +44,19 @@ def ks_curve(y: np.ndarray, p: np.ndarray, points: int = 50) -> list[tuple[float
 
 def decile_edges(train: np.ndarray) -> np.ndarray:
     """Inner bin edges: the train deciles, duplicates dropped (a column with few values has fewer bins)."""
-    return _edges_of_sorted(np.sort(train))
-
-
-def _edges_of_sorted(ordered: np.ndarray) -> np.ndarray:
-    values = ordered[:_valid(ordered)]
+    values = train[~np.isnan(train)]
     if len(values) == 0:
         return np.array([])
     return np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))
 
 
-def _valid(ordered: np.ndarray) -> int:
-    """How many values of a sorted array are not NaN (numpy sorts NaN last)."""
-    return int(np.searchsorted(ordered, np.inf, side="right"))
-
-
 def bin_shares(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Share of rows per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
-    return _shares_of_sorted(np.sort(x), edges)
-
-
-def _shares_of_sorted(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    # With the values sorted, a bin's count is a difference of two positions: nine lookups
-    # instead of one per row (a run's PSI over 40 features took 3x as long binning row by row).
-    valid = _valid(ordered)
-    at_most = np.searchsorted(ordered[:valid], edges, side="right")  # rows <= each edge
-    counts = np.diff(np.concatenate([[0], at_most, [valid]]))
-    counts = np.append(counts, len(ordered) - valid).astype(np.float64)
-    return counts / max(1, len(ordered))
+    # One lookup among the edges per row and a count per bin: no sort of the column (a run's
+    # PSI over 40 features of 1M rows spent most of its time sorting).
+    bins = np.searchsorted(edges, x, side="left")
+    bins[np.isnan(x)] = len(edges) + 1
+    return np.bincount(bins, minlength=len(edges) + 2).astype(np.float64) / max(1, len(x))
 
 
 def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -81,9 +66,8 @@ def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def psi(train: np.ndarray, test: np.ndarray) -> float:
-    train, test = np.sort(train), np.sort(test)
-    edges = _edges_of_sorted(train)
-    return psi_from_shares(_shares_of_sorted(train, edges), _shares_of_sorted(test, edges))
+    edges = decile_edges(train)
+    return psi_from_shares(bin_shares(train, edges), bin_shares(test, edges))
 
 
 def psi_categorical(train: list, test: list) -> float:
