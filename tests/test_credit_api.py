@@ -197,6 +197,43 @@ async def test_a_retried_run_registers_no_second_version(client, worker, ready, 
     assert await state.db.fetchval("SELECT count(*) FROM model_versions WHERE tenant_id = $1", t.id) == before
 
 
+async def test_a_runs_figures_are_the_registered_versions_scores_on_its_rows(client, worker, ready, state,
+                                                                               monkeypatch):
+    """The test split's figures come from the scores the core's parity check computed; they must
+    be the registered version's on exactly those rows. The train side is a seeded sample past
+    TRAIN_SCORED_ROWS (lowered here so 3,000 rows reach it)."""
+    import numpy as np
+
+    from flywheel.plugins.credit import evaluation as ev
+    from flywheel.plugins.credit import runner
+    from flywheel.server.plugin_api import score_table, tenant_store
+
+    monkeypatch.setattr(runner, "TRAIN_SCORED_ROWS", 500)
+    t, dataset, fsv = ready
+    run = (await client.post("/v1/credit/runs", headers=t.headers,
+                             json=spec_of(dataset, fsv, split_policy={"seed": 7}))).json()
+    await worker()
+    done = (await client.get(f"/v1/credit/runs/{run['id']}", headers=t.headers)).json()
+    assert done["state"] == "succeeded", done
+    m = done["metrics"]
+    table = pq.read_table(io.BytesIO(await tenant_store(state, t.id).get(f"runs/{run['id']}/training.parquet")))
+    _, p = await score_table(state, t.id, "credit.gbm", table, version=done["model_version"], monitor=False)
+    y, part = table.column("bad").to_numpy(), table.column("split").to_numpy()
+    train, test = np.nonzero(part == 0)[0], np.nonzero(part == 2)[0]
+    sample = np.sort(np.random.default_rng(7).choice(train, 500, replace=False))
+    assert m["rows"]["test"] == len(test) and m["rows"]["train"] == len(train) > 500
+    assert m["rows"]["train_scored"] == 500
+    report = await client.get(f"/v1/credit/runs/{run['id']}/report", headers=t.headers)
+    assert "train rows scored" in report.text and ">500<" in report.text  # the report says it is a sample
+    assert m["auc"] == pytest.approx(ev.ranking(y[test], p[test])["auc"], abs=1e-12)
+    assert m["ks"] == pytest.approx(ev.ks_statistic(y[test], p[test]), abs=1e-12)
+    assert m["train"]["auc"] == pytest.approx(ev.ranking(y[sample], p[sample])["auc"], abs=1e-12)
+    assert m["score_psi"] == pytest.approx(ev.psi(p[sample], p[test]), abs=1e-9)
+    assert m["feature_psi"]["utilization"] == pytest.approx(ev.psi(
+        table.column("utilization").to_numpy(zero_copy_only=False).astype(float)[train],
+        table.column("utilization").to_numpy(zero_copy_only=False).astype(float)[test]), abs=1e-12)
+
+
 async def test_runs_list_and_keyset_pages(client, ready):
     t, *_ = ready
     page = (await client.get("/v1/credit/runs", headers=t.headers, params={"limit": 1})).json()

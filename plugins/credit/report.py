@@ -29,7 +29,10 @@ the evaluation policy</h2>
 <td class="num">{{ fmt(m.train[name]) }}</td></tr>{% endfor %}
 <tr><td>PSI of the score (train vs test)</td><td class="num">{{ fmt(m.score_psi) }}</td><td></td></tr>
 <tr><td>rows (train / validation / test)</td><td class="num">{{ m.rows.train }} / {{ m.rows.validation }} /
-{{ m.rows.test }}</td><td></td></tr></table>
+{{ m.rows.test }}</td><td></td></tr>
+{% if m.rows.train_scored is defined and m.rows.train_scored < m.rows.train %}<tr><td>train rows scored (a seeded
+sample, for the train column, the score's PSI and the bands)</td><td class="num">{{ m.rows.train_scored }}</td>
+<td></td></tr>{% endif %}</table>
 {{ roc }}
 {{ ks }}
 {{ distribution }}

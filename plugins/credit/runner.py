@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from flywheel.contracts.jobs import JobSpec
 from flywheel.contracts.models import TrainingParams, TrainModel
 from flywheel.plugins.credit import catalog, datasets, runs, runspec, splits, tracking
-from flywheel.plugins.credit.assessment import assess
+from flywheel.plugins.credit.assessment import Scored, assess, feature_psi
 from flywheel.plugins.credit.contracts import RunJob, RunSpec
 from flywheel.plugins.credit.evaluation import apply_policy
-from flywheel.plugins.credit.family import FAMILY_NAME, LABEL, SPLIT, training_key
+from flywheel.plugins.credit.family import FAMILY_NAME, LABEL, SPLIT, handed_over, training_key
 from flywheel.plugins.credit.profile import target_labels
 from flywheel.plugins.credit.report import render_report
 from flywheel.plugins.credit.transforms import materialize
@@ -42,6 +42,11 @@ from flywheel.server.plugin_api import (
 )
 
 FINAL = ("succeeded", "failed", "cancelled")
+# The train side of the score's PSI, the score bands and the train ranking: a seeded sample of a
+# larger train split. Two samples of one distribution differ by a PSI of about 9 (1/n + 1/m) over
+# ten bins, ~1e-4 here, so the sample changes no figure a policy reads; scoring every train row
+# instead was ~40% of a 1M-row run's evaluation.
+TRAIN_SCORED_ROWS = 200_000
 
 
 async def run_credit(ctx, payload: RunJob) -> dict:
@@ -87,16 +92,17 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
     features = await asyncio.to_thread(materialize, raw, defs)
     training = features.append_column(LABEL, pa.array(y, pa.int8())).append_column(SPLIT, pa.array(part, pa.int8()))
     store = tenant_store(ctx.state, ctx.tenant_id)
-    await store.put(training_key(run_id), _parquet(training), content_type="application/vnd.apache.parquet")
 
     await _step(ctx, run_id, 3, "training LightGBM through the model lifecycle", started)
-    result = await train_version(ctx, _train_request(run_id, spec, defs))
+    result = await _train(ctx, store, run_id, spec, defs, training)
     version = int(result["version"])
 
     await _step(ctx, run_id, 4, f"evaluating model version {version}", started)
-    p = await _score_all(ctx, features, version)
+    # The rows' scores and the features' PSI (which needs no model) side by side: two cores busy.
+    scored, drift = await asyncio.gather(_scored(ctx, features, version, part, result, spec.split_policy.seed),
+                                         asyncio.to_thread(feature_psi, features, defs, part))
     core = await model_version(ctx.state, ctx.tenant_id, FAMILY_NAME, version)
-    metrics = await asyncio.to_thread(assess, y, p, features, defs, part, spec.evaluation_policy,
+    metrics = await asyncio.to_thread(assess, y, scored, drift, part, spec.evaluation_policy,
                                       (core.metrics or {}).get("feature_importance", []))
     metrics["trees"] = result.get("trees")
     metrics["parity_max_abs_diff"] = result.get("parity_max_abs_diff")
@@ -115,20 +121,53 @@ async def _execute(ctx, run_id, spec: RunSpec) -> dict:
             "ks": metrics["ks"], "gini": metrics["gini"], "report": artifacts.get("report")}
 
 
-async def _score_all(ctx, features: pa.Table, version: int) -> np.ndarray:
-    """Every row's probability under the new version, in one part per core scored at once.
+async def _train(ctx, store, run_id, spec: RunSpec, defs, training: pa.Table) -> dict:
+    """Train on the table just materialized, handed to the family's loader in memory, while the
+    table is written to the store (the run's training data artifact) alongside."""
+    saving = asyncio.create_task(_save(store, training_key(run_id), training))
+    try:
+        with handed_over(ctx.tenant_id, run_id, training):
+            result = await train_version(ctx, _train_request(run_id, spec, defs), holdout_scores=True)
+    except BaseException:
+        await asyncio.gather(saving, return_exceptions=True)  # the run's own error is the one to report
+        raise
+    await saving
+    return result
 
-    A scoring session runs on one thread (what `/score` wants); scoring a run's
-    rows on it alone was ~6-9% of the run. Each part's chunks run in threads of
-    their own, so the parts overlap; rows are independent, so the scores are
-    the same as in one part.
+
+async def _save(store, key: str, table: pa.Table) -> None:
+    await store.put(key, await asyncio.to_thread(_parquet, table), content_type="application/vnd.apache.parquet")
+
+
+async def _scored(ctx, features: pa.Table, version: int, part: np.ndarray, trained: dict, seed: int) -> Scored:
+    """Every test row's probability under the new version (the scores its parity check computed,
+    when the core returned them for these rows), and those of the train rows the train-side
+    figures use: all of them up to TRAIN_SCORED_ROWS, a seeded sample of a larger split."""
+    train, test = np.nonzero(part == 0)[0], np.nonzero(part == 2)[0]
+    if len(train) > TRAIN_SCORED_ROWS:
+        train = np.sort(np.random.default_rng(seed).choice(train, TRAIN_SCORED_ROWS, replace=False))
+    held = trained.get("holdout_scores")
+    if held is not None and np.array_equal(held["rows"], test):
+        return Scored(train_rows=train, p_train=await _score_rows(ctx, features, train, version),
+                      test_rows=test, p_test=held["probabilities"])
+    p = await _score_rows(ctx, features, np.concatenate([train, test]), version)
+    return Scored(train_rows=train, p_train=p[:len(train)], test_rows=test, p_test=p[len(train):])
+
+
+async def _score_rows(ctx, features: pa.Table, rows: np.ndarray, version: int) -> np.ndarray:
+    """These rows' probabilities under the new version, in one part per core scored at once.
+
+    A scoring session runs on one thread (what `/score` wants); each part's
+    chunks run in threads of their own, so the parts overlap. Rows are
+    independent, so the scores are the same as in one part.
     """
-    parts = max(1, min(os.cpu_count() or 1, features.num_rows // 50_000))
-    bounds = np.linspace(0, features.num_rows, parts + 1).astype(int)
-    scored = await asyncio.gather(*(score_table(ctx.state, ctx.tenant_id, FAMILY_NAME, features.slice(a, b - a),
+    table = features.take(pa.array(rows))
+    parts = max(1, min(os.cpu_count() or 1, table.num_rows // 50_000))
+    bounds = np.linspace(0, table.num_rows, parts + 1).astype(int)
+    scored = await asyncio.gather(*(score_table(ctx.state, ctx.tenant_id, FAMILY_NAME, table.slice(a, b - a),
                                                 version=version, monitor=False)  # an evaluation, not traffic
                                    for a, b in zip(bounds, bounds[1:])))
-    return np.concatenate([p for _, p in scored])
+    return np.concatenate([p for _, p in scored]) if scored else np.empty(0)
 
 
 async def _track(ctx, run_id, spec: RunSpec, version: int, metrics, failures, artifacts, started: float) -> None:
