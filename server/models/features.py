@@ -153,7 +153,8 @@ class FeatureSpec:
         The one conversion training, batch scoring and plugins' jobs share, so
         a model sees its columns the same way wherever its rows come from.
         """
-        missing = [n for n in self.names if n not in table.column_names]
+        present = set(table.column_names)  # a property that builds a new list at every read
+        missing = [n for n in self.names if n not in present]
         if missing:
             raise ValueError(f"table lacks feature columns: {missing}")
         X = np.empty((table.num_rows, len(self.names)), dtype=np.float32)
