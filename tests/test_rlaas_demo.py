@@ -36,3 +36,32 @@ async def test_demo_policies_and_interactions_are_loaded_once(client, state, ten
         tenant.id)
     assert signalled > 0
     assert await database.fetchval("SELECT count(*) FROM rlaas_rewards WHERE tenant_id = $1", tenant.id) == signalled
+
+
+async def test_seeding_again_hours_later_stores_nothing_twice(client, state, make_tenant, database, monkeypatch):
+    """The demo's timestamps count back from the hour it runs in; a restart three hours later must
+    send the first seeding's events as they were, or those whose day moved would be stored again."""
+    from datetime import datetime, timedelta
+
+    from flywheel.plugins.rlaas import demo
+
+    t = await make_tenant()
+    await seed_demo(state, t.id)
+
+    async def projected():
+        n = await database.fetchval("SELECT count(*) FROM rlaas_interactions WHERE tenant_id = $1", t.id)
+        return n if n >= INTERACTIONS else None
+
+    await eventually(projected, timeout=20, what="demo interactions")
+    before = await database.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", t.id)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(hours=3, minutes=7)
+
+    monkeypatch.setattr(demo, "datetime", Later)
+    await seed_demo(state, t.id)
+    # ingest_events answers once the events are committed: a duplicate would be counted by now.
+    assert await database.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", t.id) == before
+    assert await database.fetchval("SELECT count(*) FROM rlaas_interactions WHERE tenant_id = $1", t.id) == INTERACTIONS

@@ -44,7 +44,7 @@ async def seed_demo(state: Any, tenant_id: UUID) -> None:
             await asyncio.sleep(0.1)
         else:
             return
-        events = _events(tenant_id, made)
+        events = await _anchored_events(state, tenant_id, made)
         for start in range(0, len(events), 500):
             await ingest_events(state, tenant_id, events[start:start + 500])
         await _rewards(state, tenant_id)
@@ -82,9 +82,23 @@ async def _policies(state: Any, tenant_id: UUID) -> dict[str, Any]:
     return existing
 
 
-def _events(tenant_id: UUID, made: dict[str, Any]) -> list[Any]:
+async def _anchored_events(state: Any, tenant_id: UUID, made: dict[str, Any]) -> list[Any]:
+    """The demo's events, counted back from this hour, or from the hour a first seeding used.
+
+    Seeding again hours later (`flywheel up --demo` restarted) must send the very same events,
+    timestamps included, or the ones whose day moved would be stored a second time.
+    """
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    events = _events(tenant_id, made, hour)
+    first = await state.db.fetchval("SELECT ts FROM rlaas_interactions WHERE tenant_id = $1 AND interaction_id = $2",
+                                    tenant_id, events[0].interaction_id)
+    if first is not None and first != events[0].ts:
+        events = _events(tenant_id, made, hour + (first - events[0].ts))
+    return events
+
+
+def _events(tenant_id: UUID, made: dict[str, Any], now: datetime) -> list[Any]:
     rng = random.Random(7)
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     events: list[Any] = []
     for i in range(INTERACTIONS):
         policy = made["gpt-4o"] if rng.random() < 0.1 else made["gpt-4o-mini"]
