@@ -129,6 +129,8 @@ def arq_cron(cron_spec: CronSpec, spec: JobSpec, get_state) -> Any:
     async def tick(ctx: dict[str, Any]) -> dict[str, Any]:
         state = get_state(ctx)
         job_id = await create_job_row(state, spec, None, cron_spec.payload)
+        # ARQ's id of the tick (cron:<name>:<scheduled unix ms>) says which tick this worker runs.
+        log.debug("cron tick", cron=cron_spec.name, tick=ctx.get("job_id"), job_id=str(job_id))
         return await run_job(state, spec, job_id, msgspec.to_builtins(cron_spec.payload))
 
     return cron(tick, name=f"cron:{cron_spec.name}", minute=cron_spec.minute, hour=cron_spec.hour,
