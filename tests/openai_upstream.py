@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from flywheel.server.testing.live import free_port
+from flywheel.server.testing.live import bound_socket
 
 
 @dataclass
@@ -140,7 +140,8 @@ class UpstreamServer:
 
     def __init__(self) -> None:
         self.fake = FakeUpstream()
-        self.port = free_port()
+        self.sock = bound_socket()
+        self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(self.fake, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
                                 lifespan="on")
         self.server = uvicorn.Server(config)
@@ -148,10 +149,12 @@ class UpstreamServer:
         self.task: asyncio.Task | None = None
 
     async def __aenter__(self) -> FakeUpstream:
-        self.task = asyncio.create_task(self.server.serve())
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        deadline = time.monotonic() + 30
         while not self.server.started:
             if self.task.done():
                 self.task.result()
+            assert time.monotonic() < deadline, "the fake upstream did not start in 30 s"
             await asyncio.sleep(0.01)
         self.fake.base_url = f"http://127.0.0.1:{self.port}/v1"  # type: ignore[attr-defined]
         return self.fake

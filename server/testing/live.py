@@ -14,9 +14,19 @@ from flywheel.server.settings import Settings
 
 
 def free_port() -> int:
+    """A port free a moment ago: for a server in another process. In this one, `bound_socket`."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1, for ``uvicorn.Server.serve(sockets=[sock])``:
+    the port is ours from the moment it is picked, where `free_port`'s may be taken before use."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 class LiveServer:
@@ -28,7 +38,8 @@ class LiveServer:
 
     def __init__(self, app, port: int | None = None, *, http_header_timeout_s: float | None = None,
                  http_body_timeout_s: float | None = None) -> None:
-        self.port = port or free_port()
+        self.sock = bound_socket() if port is None else None
+        self.port = port or self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         defaults = Settings()
         http = protocol_class(http_header_timeout_s or defaults.http_header_timeout_s,
@@ -42,7 +53,7 @@ class LiveServer:
 
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
-        await self.server.serve()
+        await self.server.serve(sockets=[self.sock] if self.sock is not None else None)
 
     def run(self, coro, timeout: float = 30):
         """Run `coro` on the server's event loop (where the app's pools live)."""
