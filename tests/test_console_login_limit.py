@@ -40,11 +40,16 @@ def prefix_of(key: str) -> str:
 
 
 @pytest.fixture
-async def sign_in(app, state):
+async def sign_in(app, state, monkeypatch):
     """``await sign_in(address, key)``: POST the form from that client address.
 
-    The counters of every address and key used are cleared after the test.
+    The counters of every address and key used are cleared after the test. The limiter
+    waits up to 5 s for Redis here, not 0.5 s: one slow call on a loaded machine would
+    fail open and let one attempt more through than the limit these tests count.
     """
+    from flywheel.server.console import ratelimit
+
+    monkeypatch.setattr(ratelimit, "REDIS_TIMEOUT_S", 5.0)
     used: list[tuple[str, str]] = []
 
     async def post(address: str, key: str) -> httpx.Response:

@@ -266,6 +266,9 @@ async def test_activation_swaps_under_concurrent_scoring_on_every_replica(client
                 return runtime.swaps > before and runtime.active_in_memory(t.id, FAMILY) == version
 
             await eventually(swapped, timeout=10, interval=0.01, what="the replica's swap")
+            # The activating process swaps through its own listener too, not in the request: wait for it.
+            await eventually(lambda version=version: state.models.active_in_memory(t.id, FAMILY) == version,
+                             timeout=10, interval=0.01, what="this process's swap")
             swaps_before = runtime.swaps
             counted = len(seen["replica"]), len(seen["here"])
 

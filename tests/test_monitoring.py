@@ -26,7 +26,7 @@ from flywheel.contracts.models import ModelFamily
 from flywheel.contracts.tenants import Scope
 from flywheel.server.app import create_app
 from flywheel.server.jobs.worker import build_worker
-from flywheel.server.monitoring import latency, stats
+from flywheel.server.monitoring import latency, recorder, stats
 from flywheel.server.monitoring.bins import Position, build_layout
 from flywheel.server.plugin_api import MonitoringOutcomes, MonitoringThresholds, hookimpl
 from flywheel.server.testing.client import app_client
@@ -107,18 +107,26 @@ class Mon:
 async def mon(flywheel_settings, tmp_path_factory):
     settings = msgspec.structs.replace(flywheel_settings, queue_name=f"mon-{uuid.uuid4().hex[:6]}",
                                        data_dir=str(tmp_path_factory.mktemp("mon-data")))
-    app = create_app(settings, [MonitorPlugin(), Intruder()])
-    async with app_client(app) as client:
-        state = app.state.flywheel
+    # Scored rows are filed under the UTC day they are scored on, and the tests run the job for
+    # TODAY (taken at import): the recorder's clock is pinned to it, so a run that crosses
+    # midnight UTC files them under TODAY all the same.
+    pinned = pytest.MonkeyPatch()
+    pinned.setattr(recorder, "_today", lambda: (TODAY, math.inf))
+    try:
+        app = create_app(settings, [MonitorPlugin(), Intruder()])
+        async with app_client(app) as client:
+            state = app.state.flywheel
 
-        async def work() -> None:
-            w = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
-            try:
-                await w.main()
-            finally:
-                await w.close()
+            async def work() -> None:
+                w = build_worker(state, burst=True, handle_signals=False, poll_delay=0.05)
+                try:
+                    await w.main()
+                finally:
+                    await w.close()
 
-        yield Mon(app, client, state, work)
+            yield Mon(app, client, state, work)
+    finally:
+        pinned.undo()
 
 
 async def train(mon: Mon, tenant, family: str) -> int:

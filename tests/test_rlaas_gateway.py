@@ -201,8 +201,9 @@ async def test_canary_split_and_stickiness(client, tenant, state, upstream, seco
     users = [f"user-{i}" for i in range(2000)]
     decided = [(await choose(state, tenant.id, "chat", user_hash(tenant.id, u))).primary.name for u in users]
     share = decided.count("candidate") / len(users)
-    # Binomial sd at n=2000, p=0.3 is 0.0102: 4 sd either way.
-    assert 0.26 <= share <= 0.34, share
+    # Binomial sd at n=2000, p=0.3 is 0.0102 (the canary's id is random, so each run draws anew):
+    # 4.9 sd either way, outside about once in a million runs.
+    assert 0.25 <= share <= 0.35, share
 
     async def policy_for(user: str) -> str:
         r = await client.post("/v1/chat/completions", headers=tenant.headers,

@@ -138,7 +138,9 @@ async def test_timeout_kills_and_leaves_no_child_behind(sandbox):
     r = await sandbox.run(SandboxSpec(command=["sh", "-c", f"nohup sleep {tag} >/dev/null 2>&1 & sleep 600"],
                                       timeout_s=1))
     assert r.timed_out and r.killed and r.exit_code == 137
-    assert r.duration_s < 5
+    # Far below the command's 600 s: killed at its timeout. (The duration includes starting a
+    # container, which takes seconds under podman on a loaded machine.)
+    assert r.duration_s < 15
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).endswith(tag)]
     assert not left, "a child outlived its sandbox"
 

@@ -384,6 +384,9 @@ SELECT n.nspname AS schema, c.relname AS name FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  -- Not the session-local staging tables jobs create (ON COMMIT DELETE ROWS: empty outside a
+  -- transaction): which pooled connections have one changes as jobs run, their rows do not.
+  AND c.relpersistence <> 't'
 ORDER BY 1, 2"""
 # Per job, at most this many hostile payloads that pass validation are run (the rest are refused up front).
 MAX_RUNS_PER_JOB = 12
