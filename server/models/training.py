@@ -382,12 +382,6 @@ def check_monotone(spec: FeatureSpec, monotone: dict[str, int]) -> None:
                                field=f"$.monotone.{name}")
 
 
-def parity(model, onnx_bytes: bytes, X_test: np.ndarray) -> tuple[np.ndarray, float]:
-    """LightGBM's holdout probabilities and the largest gap to ONNX Runtime's, on the margin."""
-    checked = holdout_parity(model, onnx_bytes, X_test)
-    return checked.p_lgb, checked.max_abs_diff
-
-
 class Parity(msgspec.Struct, frozen=True):
     """The holdout as LightGBM and the exported ONNX each score it (probabilities, float64)."""
 
