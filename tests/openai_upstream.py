@@ -19,9 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
-from flywheel.server.testing.live import bound_socket
+from flywheel.server.testing.live import serving
 
 
 @dataclass
@@ -140,27 +138,14 @@ class UpstreamServer:
 
     def __init__(self) -> None:
         self.fake = FakeUpstream()
-        self.sock = bound_socket()
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(self.fake, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None
-        self.task: asyncio.Task | None = None
+        self.serving = serving(self.fake, access_log=False)
 
     async def __aenter__(self) -> FakeUpstream:
-        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-            assert time.monotonic() < deadline, "the fake upstream did not start in 30 s"
-            await asyncio.sleep(0.01)
-        self.fake.base_url = f"http://127.0.0.1:{self.port}/v1"  # type: ignore[attr-defined]
+        port = await self.serving.__aenter__()
+        self.fake.base_url = f"http://127.0.0.1:{port}/v1"  # type: ignore[attr-defined]
         return self.fake
 
     async def __aexit__(self, *exc) -> None:
         self.fake.gate.set()
         self.fake.hold.set()
-        self.server.should_exit = True
-        await self.task
+        await self.serving.__aexit__(*exc)

@@ -3,18 +3,15 @@ judge's identity, invalid ones refused and recorded, retried, and the determinis
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from traces_helpers import new_trace, send, story_json
 
 from flywheel.plugins.traces.judge.rubric import WEIGHTS
-from flywheel.server.testing.live import bound_socket
+from flywheel.server.testing.live import serving
 
 
 def rubric(score: int = 4) -> str:
@@ -58,24 +55,12 @@ class Judge:
 @pytest.fixture
 async def judge_server(monkeypatch):
     judge = Judge()
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(judge, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    server.install_signal_handlers = lambda: None
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()  # it could not start: say why
-        assert time.monotonic() < deadline, "the judge server did not start in 30 s"
-        await asyncio.sleep(0.01)
-    monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_URL", f"http://127.0.0.1:{port}/v1")
-    monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_MODEL", "judge-model")
-    monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_RETRIES", "2")
-    judge.port = port
-    yield judge
-    server.should_exit = True
-    await task
+    async with serving(judge) as port:
+        monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_URL", f"http://127.0.0.1:{port}/v1")
+        monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_MODEL", "judge-model")
+        monkeypatch.setenv("FLYWHEEL_TRACES_JUDGE_RETRIES", "2")
+        judge.port = port
+        yield judge
 
 
 async def judged(client, tenant, worker, judge, answers: list[str]) -> tuple[str, dict]:
