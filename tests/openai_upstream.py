@@ -21,6 +21,10 @@ from typing import Any
 
 from flywheel.server.testing.live import serving
 
+# One creation time for every answer: the same call twice answers byte for byte alike (tests
+# compare whole bodies across paths, and two calls can fall either side of a second).
+CREATED = int(time.time())
+
 
 @dataclass
 class Received:
@@ -80,7 +84,7 @@ class FakeUpstream:
     async def _stream(self, body: dict[str, Any], send) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"x-request-id", b"req-123")]})
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
                 "model": body["model"]}
         tools = bool(body.get("tools"))
         first = [{"index": 0, "delta": {"role": "assistant", "content": "" if not tools else None}}]
@@ -115,7 +119,7 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     else:
         message = {"role": "assistant", "content": f"echo: {last}"}
         finish = "stop"
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": body["model"],
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}}
 
