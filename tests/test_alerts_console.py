@@ -42,7 +42,7 @@ async def world(client, state, worker, make_tenant):
             disk = await raise_alert(state, a.id, rule="drives.top_risk_band", key="ZA1234", severity="critical",
                                      title="Drive ZA1234 (ST4000DM000) is in the top risk band",
                                      details={"risk": 0.61, "day": "2026-03-31"})
-            await worker()
+            await worker(wait_deferred=True)  # the deferred second attempt too
     finally:
         mp.undo()
     warn = await raise_alert(state, a.id, rule="test.queue", key="q7", severity="warning",

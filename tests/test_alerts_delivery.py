@@ -296,7 +296,7 @@ async def test_wrong_smtp_credentials_are_logged_and_retried(client, state, work
                                  headers=tenant.headers)).json()
     await client.post("/v1/alerts/rules", json={"match": "*", "channel_ids": [channel["id"]]}, headers=tenant.headers)
     await raise_one(state, tenant)
-    await worker()
+    await worker(wait_deferred=True)  # the deferred second attempt too
     assert inbox.messages == []
     (d,) = await deliveries(client, tenant)
     assert d["state"] == "failed" and [a["status_code"] for a in d["log"]] == [535, 535]
