@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -16,7 +16,7 @@ from flywheel.plugins.drives.fleet import generate_fleet, load_fleet
 from flywheel.plugins.drives.scoring import score_day
 from flywheel.server.testing import eventually
 
-END = date(2026, 8, 31)
+END = datetime.now(UTC).date() - timedelta(days=7)  # recent: the ingest refuses events over a year old
 SCORED_DAYS = [END - timedelta(days=k) for k in (2, 1, 0)]
 # Serials that test the `{serial}/scores` dispatch: one holding `/`, one ending in "/scores" itself.
 ODD = ["ZA/1", "x/scores"]
@@ -36,8 +36,8 @@ async def fleet(client, worker, make_tenant, database, state):
     await worker()
     for day in SCORED_DAYS:
         await score_day(state, t.id, day)
-    events = [{"type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": "2026-08-31T23:00:00Z",
-               "date": "2026-08-31", "serial_number": s, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}
+    events = [{"type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": f"{END}T23:00:00Z",
+               "date": END.isoformat(), "serial_number": s, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}
               for s in ODD]
     assert (await client.post("/v1/events", json=events, headers=t.headers)).json()["accepted"] == 2
 

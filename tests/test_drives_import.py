@@ -7,7 +7,7 @@ import csv
 import gzip
 import shutil
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -125,8 +125,8 @@ async def test_cli_imports_with_progress_and_refuses_bad_files(backblaze, make_t
 
 
 async def test_streamed_daily_records_join_the_table(client, tenant, database):
-    day = date(2026, 11, 20)
-    ts = datetime(2026, 11, 20, 23, 59, tzinfo=UTC).isoformat()
+    day = datetime.now(UTC).date() - timedelta(days=10)  # recent: the ingest refuses events over a year old
+    ts = datetime.combine(day, time(23, 59), tzinfo=UTC).isoformat()
     events = [{"type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": ts, "date": day.isoformat(),
                "serial_number": f"SN{i}", "model": "ST4000DM000", "capacity_bytes": 4000787030016,
                "failure": i == 2, "smart": {"smart_5_raw": i * 8, "smart_194_raw": 30 + i, "smart_1_normalized": 100}}

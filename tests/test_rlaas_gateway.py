@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -285,9 +286,10 @@ async def test_feedback_links_to_a_gateway_interaction(client, tenant, live_serv
     raw = await openai_client(live_server, tenant).chat.completions.with_raw_response.create(
         model="chat", messages=[{"role": "user", "content": "x"}])
     interaction_id = raw.headers["x-flywheel-interaction-id"]
-    events = [{"type": "rlaas.feedback", "event_id": str(uuid.uuid4()), "ts": "2026-12-01T00:00:00Z",
+    now = datetime.now(UTC).isoformat()
+    events = [{"type": "rlaas.feedback", "event_id": str(uuid.uuid4()), "ts": now,
                "interaction_id": interaction_id, "signal": {"kind": "thumbs", "value": "down"}},
-              {"type": "rlaas.task_result", "event_id": str(uuid.uuid4()), "ts": "2026-12-01T00:00:01Z",
+              {"type": "rlaas.task_result", "event_id": str(uuid.uuid4()), "ts": now,
                "interaction_id": interaction_id, "task": "ticket", "outcome": "success", "score": 1.0}]
     r = await client.post("/v1/events", json=events, headers=tenant.headers)
     assert r.json()["accepted"] == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from route_sweep import fill, protected_routes
 from flywheel.server.testing import eventually
 
 MARKER = f"tenant-b-secret-{uuid.uuid4().hex[:8]}"
+DAY = datetime.now(UTC).date() - timedelta(days=10)  # recent: the ingest refuses events over a year old
 
 
 @dataclass
@@ -66,8 +68,8 @@ async def _serial(client, b):
     """A drive of B's, streamed as a daily SMART record (it lands through the drives plugin's subscriber)."""
     serial = f"{MARKER}-drive"
     r = await client.post("/v1/events", headers=b.headers, json=[{
-        "type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": "2026-11-20T23:00:00Z",
-        "date": "2026-11-20", "serial_number": serial, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}])
+        "type": "drives.smart_daily", "event_id": str(uuid.uuid4()), "ts": f"{DAY}T23:00:00Z",
+        "date": DAY.isoformat(), "serial_number": serial, "model": "ST4000DM000", "smart": {"smart_5_raw": 1}}])
     assert r.json()["accepted"] == 1, r.text
     async def visible() -> bool:
         return (await client.get(f"/v1/drives/{serial}", headers=b.headers)).status_code == 200
@@ -80,7 +82,7 @@ async def _interaction(client, b):
     """An LLM call of B's through the rlaas gateway, recorded as an event (the plugin's subscriber stores it)."""
     iid = str(uuid.uuid4())
     r = await client.post("/v1/events", headers=b.headers, json=[{
-        "type": "rlaas.interaction", "event_id": str(uuid.uuid4()), "ts": "2026-11-20T23:00:00Z",
+        "type": "rlaas.interaction", "event_id": str(uuid.uuid4()), "ts": f"{DAY}T23:00:00Z",
         "interaction_id": iid, "route": f"{MARKER}-route", "endpoint": "chat.completions",
         "policy_id": str(uuid.uuid4()), "policy": "base", "policy_version": 1, "status": 200, "latency_ms": 5.0,
         "request": {"messages": [{"role": "user", "content": MARKER}]}}])
@@ -121,7 +123,7 @@ async def _adapter(client, b):
         save_tiny_llm(base)
     route, event_id = f"{MARKER}-lora", str(uuid.uuid4())
     r = await client.post("/v1/events", headers=b.headers, json=[{
-        "type": "rlaas.interaction", "event_id": event_id, "ts": "2026-11-20T23:00:00Z",
+        "type": "rlaas.interaction", "event_id": event_id, "ts": f"{DAY}T23:00:00Z",
         "interaction_id": str(uuid.uuid4()), "route": route, "endpoint": "chat.completions",
         "policy_id": str(uuid.uuid4()), "policy": "base", "policy_version": 1, "status": 200, "latency_ms": 5.0,
         "request": {"messages": [{"role": "user", "content": MARKER}]},
@@ -229,7 +231,7 @@ async def _trace(client, b):
     assert r.status_code == 201, r.text
     tid = r.json()["id"]
     events = [{"type": "traces.rationale_note", "event_id": str(uuid.uuid4()), "seq": i,
-               "ts": "2026-11-20T23:00:00Z", "text": MARKER} for i in (1, 2)]
+               "ts": f"{DAY}T23:00:00Z", "text": MARKER} for i in (1, 2)]
     r = await client.post(f"/v1/traces/{tid}/chunks/1", headers=b.headers, json={"events": events})
     assert r.status_code == 200, r.text
     data = MARKER.encode() * 10

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import msgspec
 
 from flywheel.plugins.traces.example import BUGGY, FIXED, story, workspace_tarball
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+T0 = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(9), tzinfo=UTC)  # recent: see story()
 
 
 def story_json() -> list[dict]:

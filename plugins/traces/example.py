@@ -12,7 +12,7 @@ import hashlib
 import io
 import tarfile
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
 from flywheel.plugins.traces import artifacts, capture, finalize, traces
@@ -41,7 +41,8 @@ def workspace_tarball(source: str = FIXED) -> bytes:
 
 
 def story(start: datetime | None = None) -> list:
-    t0 = start or datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    # Yesterday morning by default: the events table refuses events older than its partitions.
+    t0 = start or datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(9), tzinfo=UTC)
 
     def at(minutes: float) -> dict:
         return {"event_id": uuid.uuid4(), "ts": t0 + timedelta(minutes=minutes)}
