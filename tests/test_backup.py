@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from route_sweep import protected_routes
 
@@ -47,7 +48,7 @@ class Deployment:
         s = self.settings
         return {**os.environ, "DATABASE_URL": s.database_url, "REDIS_URL": s.redis_url,
                 "FLYWHEEL_STORE_URL": s.store_url, "FLYWHEEL_DATA_DIR": s.data_dir, "FLYWHEEL_LOG_LEVEL": "WARNING",
-                **extra}
+                "FLYWHEEL_SECRET_KEY": s.secret_key or "", **extra}
 
 
 def settings_for(services, database_url: str, store_url: str, data_dir: Path, secret_key: str):
@@ -129,12 +130,14 @@ async def folder_backup(source, tmp_path_factory):
     return dest
 
 
-async def restore_into(services, source, backup: str, tmp: Path, *, store_url: str | None = None, **env):
-    """A fresh database and store, the backup restored into them by the CLI; the settings for an app on them."""
+async def restore_into(services, source, backup: str, tmp: Path, *, store_url: str | None = None,
+                       secret_key: str | None = None, options: tuple[str, ...] = (), **env):
+    """A fresh database and store, the backup restored into them by the CLI; the settings for an app on them.
+    The target has the source's secret key unless `secret_key` is given ("" for none)."""
     settings = settings_for(services, await services.new_database(), store_url or f"file://{tmp / 'store'}", tmp,
-                            source.settings.secret_key)
+                            source.settings.secret_key if secret_key is None else secret_key)
     target = Deployment(settings, None, None, source.key)
-    code, out, err = await flywheel("restore", backup, env=target.env(**env))
+    code, out, err = await flywheel("restore", backup, *options, env=target.env(**env))
     return target, code, out, err
 
 
@@ -146,7 +149,7 @@ async def restored(flywheel_services, source, folder_backup, tmp_path_factory):
     target, code, out, err = await restore_into(flywheel_services, source, str(folder_backup),
                                                 tmp_path_factory.mktemp("restored"))
     assert code == 0, err
-    assert "every one verified" in out and "FLYWHEEL_SECRET_KEY is not in this backup" in out
+    assert "every one verified" in out and "secret key opens the backup's sealed secrets" in out
     app = create_app(target.settings, load_entrypoints=True)
     async with app_client(app) as client:
         yield Deployment(target.settings, app, client, source.key)
@@ -229,6 +232,73 @@ async def test_every_console_page_answers_the_same_after_restore(source, restore
     # Guards the comparison: the pages show the restored data (runs, traces, policies by id), not empty lists.
     assert len(shown) >= 8 and sum(bool(s["ids"]) for s in shown.values()) >= 4, \
         {path: len(s["ids"]) for path, s in shown.items()}
+
+
+async def _is_empty(target: Deployment) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(target.settings.database_url)
+    try:
+        tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+    store = Path(target.settings.store_url.removeprefix("file://"))
+    return tables == 0 and not (store.exists() and any(p.is_file() for p in store.rglob("*")))
+
+
+async def test_a_restore_whose_secret_key_does_not_fit_is_refused_before_anything_is_written(
+        flywheel_services, source, folder_backup, tmp_path):
+    from flywheel.server.secrets import new_key
+
+    check = json.loads((folder_backup / "manifest.json").read_text())["secret_key_check"]
+    assert check and source.settings.secret_key not in check  # a sealed token, not the key
+    target, code, _, err = await restore_into(flywheel_services, source, str(folder_backup), tmp_path / "wrong",
+                                              secret_key=new_key())
+    assert code == 2 and "does not open the backup's sealed secrets" in err and "--without-secrets" in err, err
+    assert "Traceback" not in err and await _is_empty(target)
+    target, code, _, err = await restore_into(flywheel_services, source, str(folder_backup), tmp_path / "none",
+                                              secret_key="")
+    assert code == 2 and "this server has none" in err and "secret.key" in err, err
+    assert await _is_empty(target)
+
+
+def test_a_rotated_key_list_that_keeps_the_old_key_opens_the_backup_s_secrets(source, folder_backup):
+    from flywheel.server.backup import BackupRefused
+    from flywheel.server.backup.manifest import decode
+    from flywheel.server.backup.secret_check import check_key
+    from flywheel.server.secrets import new_key
+
+    manifest = decode((folder_backup / "manifest.json").read_bytes())
+    old = source.settings.secret_key
+    rotated = msgspec.structs.replace(source.settings, secret_key=f"{new_key()},{old}")
+    assert "opens" in check_key(rotated, manifest)
+    dropped = msgspec.structs.replace(source.settings, secret_key=new_key())
+    with pytest.raises(BackupRefused, match="does not open"):
+        check_key(dropped, manifest)
+
+
+async def test_without_secrets_restores_under_another_key_and_says_the_secrets_stay_sealed(
+        flywheel_services, source, folder_backup, tmp_path):
+    import asyncpg
+
+    from flywheel.server.errors import Unavailable
+    from flywheel.server.secrets import SecretBox, new_key
+
+    other = new_key()
+    target, code, out, err = await restore_into(flywheel_services, source, str(folder_backup), tmp_path,
+                                                secret_key=other, options=("--without-secrets",))
+    assert code == 0 and "every one verified" in out, err
+    said = " ".join(err.split())  # the console wraps its warning to the terminal's width
+    assert "restoring anyway (--without-secrets)" in said and "stay unreadable" in said, err
+    conn = await asyncpg.connect(target.settings.database_url)
+    try:
+        sealed = await conn.fetchval("SELECT sealed FROM traces_chain_keys LIMIT 1")
+    finally:
+        await conn.close()
+    assert SecretBox([source.settings.secret_key.encode()]).open(sealed)  # restored as it was
+    with pytest.raises(Unavailable) as refused:
+        SecretBox([other.encode()]).open(sealed)
+    assert refused.value.code == "secret_key_wrong"
 
 
 async def test_a_corrupted_object_is_refused_naming_its_key(flywheel_services, source, folder_backup, tmp_path):

@@ -32,6 +32,7 @@ from flywheel.server.backup.manifest import (
 )
 from flywheel.server.backup.objects import bounded, copy_object, sha256_of
 from flywheel.server.backup.progress import Progress, Silent
+from flywheel.server.backup.secret_check import seal_check
 from flywheel.server.state import AppState
 from flywheel.server.store import ObjectStore, open_store
 
@@ -54,7 +55,8 @@ async def make_backup(state: AppState, location: str, progress: Progress | None 
         manifest = Manifest(
             flywheel_version=__version__, created_at=datetime.now(UTC),
             store_kind=urlsplit(state.store_url).scheme, migrations=migrations, database=database,
-            plugins=[PluginEntry(p.name, p.version) for p in state.pm.describe()], objects=objects)
+            plugins=[PluginEntry(p.name, p.version) for p in state.pm.describe()], objects=objects,
+            secret_key_check=seal_check(settings))
         body = encode(manifest)
         progress.step("manifest", len(body))
         await target.put(MANIFEST_KEY, body, content_type="application/json")

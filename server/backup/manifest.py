@@ -2,7 +2,8 @@
 
 Only settings that matter to a restore, never secrets: the store's kind
 (not its URL, which may carry credentials), plugins and their versions,
-applied migrations, Postgres and Flywheel versions.
+applied migrations, Postgres and Flywheel versions, and a token that tells
+whether a key is the one the secrets were sealed with (not the key).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     objects: list[ObjectEntry]
     secrets_included: bool = False
     secrets_note: str = SECRETS_NOTE
+    # A token sealed with the server's key, for a restore to test its own key on (secret_check.py).
+    secret_key_check: str | None = None
 
     @property
     def object_bytes(self) -> int:

@@ -1,8 +1,9 @@
 """Restoring a backup into an empty database and an empty store, verified against its manifest.
 
 Order matters for what a failure leaves behind: everything is checked before
-anything is written (the manifest against this release, the targets being
-empty, the dump's checksum); objects are copied next, each checked before it
+anything is written (the manifest against this release, this server's
+secret key against the one the backup's secrets were sealed with, the
+targets being empty, the dump's checksum); objects are copied next, each checked before it
 is written, and removed again if one fails; the database comes last, in one
 transaction. A refused or failed restore leaves both targets empty.
 """
@@ -20,13 +21,18 @@ from flywheel.server.backup.locations import is_empty, open_location, overlap
 from flywheel.server.backup.manifest import MANIFEST_KEY, OBJECTS_PREFIX, Manifest, ObjectEntry, decode
 from flywheel.server.backup.objects import bounded, copy_object, hash_object, sha256_of
 from flywheel.server.backup.progress import Progress, Silent
+from flywheel.server.backup.secret_check import check_key
 from flywheel.server.backup.versions import check_release
 from flywheel.server.state import AppState
 from flywheel.server.store import ObjectNotFound, ObjectStore, open_store
 
 
-async def restore_backup(state: AppState, location: str, progress: Progress | None = None) -> Manifest:
-    """Restore the backup at `location` into the database and store `state`'s settings name."""
+async def restore_backup(state: AppState, location: str, progress: Progress | None = None, *,
+                         without_secrets: bool = False) -> Manifest:
+    """Restore the backup at `location` into the database and store `state`'s settings name.
+
+    Refused when this server's secret key does not open the backup's sealed secrets, unless
+    `without_secrets` (they are restored, and stay unreadable until entered again)."""
     progress = progress or Silent()
     settings = state.settings
     if overlap(location, state.store_url):
@@ -37,6 +43,9 @@ async def restore_backup(state: AppState, location: str, progress: Progress | No
         manifest = await _manifest(backup, location)
         for line in check_release(manifest, state):
             progress.say(line)
+        key_line = check_key(settings, manifest, without_secrets=without_secrets)
+        if key_line:
+            progress.say(key_line)
         conn = await asyncpg.connect(settings.database_url)
         try:
             tool = await _preflight(conn, store, state, manifest)
@@ -59,7 +68,8 @@ async def restore_backup(state: AppState, location: str, progress: Progress | No
         await store.close()
     progress.say(f"restored the database and {len(manifest.objects):,} objects "
                  f"({manifest.object_bytes:,} bytes), every one verified against {MANIFEST_KEY}")
-    progress.say(manifest.secrets_note)
+    if key_line is None:  # nothing to check the key on: say what it is for
+        progress.say(manifest.secrets_note)
     return manifest
 
 

@@ -38,11 +38,17 @@ def backup(dest: str) -> None:
 
 @click.command()
 @click.argument("src")
-def restore(src: str) -> None:
-    """Restore a backup from SRC into an EMPTY database and store, verifying every object's SHA-256."""
+@click.option("--without-secrets", is_flag=True,
+              help="Restore even if this server's FLYWHEEL_SECRET_KEY does not open the backup's sealed secrets "
+                   "(they stay unreadable until entered again).")
+def restore(src: str, without_secrets: bool) -> None:
+    """Restore a backup from SRC into an EMPTY database and store, verifying every object's SHA-256.
+
+    Refused before anything is written when FLYWHEEL_SECRET_KEY is not the backed-up server's key.
+    """
     from flywheel.server.backup import restore_backup
 
-    _run(lambda state, bar: restore_backup(state, src, bar))
+    _run(lambda state, bar: restore_backup(state, src, bar, without_secrets=without_secrets))
 
 
 class _Bar:
