@@ -569,7 +569,18 @@ async def test_score_table_counts_served_rows_but_not_evaluations(mon, make_tena
             "SELECT coalesce(sum(rows), 0) FROM model_scoring_counters "
             "WHERE tenant_id = $1 AND endpoint = 'score_table'", t.id)
 
+    monitor = mon.state.models.monitor
     await score_table(mon.state, t.id, "mon.live", table, monitor=False)
+    await monitor.flush()  # what this API process would have flushed within seconds
     assert await rows() == 0
     await score_table(mon.state, t.id, "mon.live", table)
+    await monitor.flush()
     assert await rows() == 3
+    # A worker has no periodic flush: score_table writes its counts before it returns.
+    await monitor.stop()
+    try:
+        assert not monitor.flushing
+        await score_table(mon.state, t.id, "mon.live", table)
+        assert await rows() == 6
+    finally:
+        monitor.start()

@@ -297,10 +297,14 @@ async def score_table(state: AppState, tenant_id: UUID, family: str, table: pa.T
         if monitor:
             state.models.monitor.failed(model, "score_table", client=False)
         raise
-    if monitor:  # counted and written now: a worker has no periodic flush, and a batch job is not a hot path
+    if monitor:
         state.models.monitor.counted(model, "score_table", counts, table.num_rows, score_sum,
                                      time.perf_counter() - started)
-        await state.models.monitor.flush()
+        # A worker has no periodic flush: its batch job's counts are written now. An API process
+        # writes them within FLUSH_S, so a plugin route that scores per request (credit's /score)
+        # costs no Postgres transaction each time.
+        if not state.models.monitor.flushing:
+            await state.models.monitor.flush()
     return model.version, out
 
 

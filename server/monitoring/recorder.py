@@ -207,6 +207,11 @@ class ScoringMonitor:
             return 0
         return len(held)
 
+    @property
+    def flushing(self) -> bool:
+        """Whether this process writes the counts every FLUSH_S (an API process; a worker does not)."""
+        return self._task is not None
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._flush_forever())
