@@ -11,6 +11,8 @@ words their authors gave them.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from typing import NamedTuple
 from uuid import UUID
 
 import pyarrow as pa
@@ -22,6 +24,16 @@ from flywheel.plugins.credit.transforms import describe, materialize
 from flywheel.server.plugin_api import InvalidInput, NotFound, explain_table, score_table
 
 _ARROW = {"number": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
+_INPUTS = "credit.scoring_inputs"
+CACHED_RUNS = 256
+
+
+class Inputs(NamedTuple):
+    """What scoring a run's applicants needs from the catalog."""
+    features: list
+    columns: dict[str, str]  # the dataset's raw columns and their types
+    needed: list[str]  # the raw columns the features read
+    by_name: dict
 
 
 def points(pd: float, s: Scaling) -> float:
@@ -55,17 +67,32 @@ def raw_table(rows: list[dict], columns: dict[str, str], needed: list[str]) -> p
     return pa.table(out) if out else pa.table({"_": pa.nulls(len(rows))})
 
 
+async def run_inputs(state, tenant_id: UUID, run: RunRead) -> Inputs:
+    """The run's features and raw columns, kept per process: a run's dataset and feature set
+    versions are immutable once it used them, and reading them is two queries per request."""
+    cache: OrderedDict = state.extras.setdefault(_INPUTS, OrderedDict())
+    key = (tenant_id, run.id)
+    found = cache.get(key)
+    if found is None:
+        fs = await catalog.get_set_version(state.db, tenant_id, run.spec.feature_set_version_id)
+        ds = await datasets.get_version(state.db, tenant_id, run.spec.dataset_version_id)
+        found = cache[key] = Inputs(features=fs.features, columns={c.name: c.type for c in ds.profile.columns},
+                                    needed=sorted({c for f in fs.features for c in f.source_columns}),
+                                    by_name={f.name: f for f in fs.features})
+        while len(cache) > CACHED_RUNS:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return found
+
+
 async def score_rows(state, tenant_id: UUID, run: RunRead, rows: list[dict], scaling: Scaling,
                      top: int) -> list[CreditScore]:
-    fs = await catalog.get_set_version(state.db, tenant_id, run.spec.feature_set_version_id)
-    ds = await datasets.get_version(state.db, tenant_id, run.spec.dataset_version_id)
-    columns = {c.name: c.type for c in ds.profile.columns}
-    needed = sorted({c for f in fs.features for c in f.source_columns})
-    features = materialize(raw_table(rows, columns, needed), fs.features)
+    inputs = await run_inputs(state, tenant_id, run)
+    features = materialize(raw_table(rows, inputs.columns, inputs.needed), inputs.features)
     _, pd = await score_table(state, tenant_id, FAMILY_NAME, features, version=run.model_version)
     explained = await explain_table(state, tenant_id, FAMILY_NAME, features, version=run.model_version,
-                                    top=len(fs.features)) if top else [None] * len(rows)
-    by_name = {f.name: f for f in fs.features}
+                                    top=len(inputs.features)) if top else [None] * len(rows)
+    by_name = inputs.by_name
     out = []
     for p, why in zip(pd, explained):
         reasons = []
