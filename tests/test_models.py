@@ -241,47 +241,60 @@ async def test_activation_swaps_under_concurrent_scoring_on_every_replica(client
     async with app_client(replica) as other:
         runtime = replica.state.flywheel.models
         await eventually(lambda: runtime.listening, what="the replica's listener")  # it connects in the background
-        seen: dict[str, list[int]] = {"here": [], "replica": []}
+        # Each answer with the round its request started in: a request in flight when a swap lands
+        # may still answer with the old version ("those in flight finish on the old session"),
+        # and under load it can answer after newer ones; one started after both swaps must not.
+        seen: dict[str, list[tuple[int, int]]] = {"here": [], "replica": []}
         failures: list[str] = []
         stop = asyncio.Event()
+        current = [0]
 
         async def hammer(c, name):
             while not stop.is_set():
+                started_in = current[0]
                 r = await c.post(f"/v1/models/{FAMILY}/score", json=ROW, headers=t.headers)
                 if r.status_code != 200:
                     failures.append(r.text)
                 else:
-                    seen[name].append(r.json()["version"])
+                    seen[name].append((started_in, r.json()["version"]))
                 # In-process requests that never wait on I/O would never yield to the loop (a real
                 # client's socket does): let the activation and the listener run.
                 await asyncio.sleep(0)
 
+        def answers(name: str, round_: int) -> list[int]:
+            return [version for started_in, version in seen[name] if started_in == round_]
+
         tasks = [asyncio.create_task(hammer(c, n)) for c, n in ((client, "here"), (other, "replica")) for _ in range(4)]
         swaps_before = runtime.swaps
-        for version in (v2, 1, v2):
-            r = await client.post(f"/v1/models/{FAMILY}/versions/{version}/activate", headers=t.headers)
-            assert r.status_code == 200, r.text
-            # The replica hears of it through NOTIFY, not by polling.
-            def swapped(before=swaps_before, version=version) -> bool:
-                return runtime.swaps > before and runtime.active_in_memory(t.id, FAMILY) == version
+        try:
+            for round_, version in enumerate((v2, 1, v2), start=1):
+                r = await client.post(f"/v1/models/{FAMILY}/versions/{version}/activate", headers=t.headers)
+                assert r.status_code == 200, r.text
+                # The replica hears of it through NOTIFY, not by polling.
+                def swapped(before=swaps_before, version=version) -> bool:
+                    return runtime.swaps > before and runtime.active_in_memory(t.id, FAMILY) == version
 
-            await eventually(swapped, timeout=10, interval=0.01, what="the replica's swap")
-            # The activating process swaps through its own listener too, not in the request: wait for it.
-            await eventually(lambda version=version: state.models.active_in_memory(t.id, FAMILY) == version,
-                             timeout=10, interval=0.01, what="this process's swap")
-            swaps_before = runtime.swaps
-            counted = len(seen["replica"]), len(seen["here"])
+                await eventually(swapped, timeout=10, interval=0.01, what="the replica's swap")
+                # The activating process swaps through its own listener too, not in the request: wait for it.
+                await eventually(lambda version=version: state.models.active_in_memory(t.id, FAMILY) == version,
+                                 timeout=10, interval=0.01, what="this process's swap")
+                swaps_before = runtime.swaps
+                current[0] = round_
 
-            def five_more(n=counted) -> bool:
-                return bool(failures) or (len(seen["replica"]) >= n[0] + 5 and len(seen["here"]) >= n[1] + 5)
+                def five_more(round_=round_) -> bool:
+                    return bool(failures) or all(len(answers(n, round_)) >= 5 for n in seen)
 
-            await eventually(five_more, timeout=5, interval=0.01, what="scores after the swap")
-            assert failures == []
-            assert seen["replica"][-1] == version and seen["here"][-1] == version
-        stop.set()
-        await asyncio.gather(*tasks)
+                await eventually(five_more, timeout=10, interval=0.01, what="scores after the swap")
+                assert failures == []
+                for name in seen:
+                    assert set(answers(name, round_)) == {version}, f"{name} after activating v{version}: {seen[name]}"
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            if current[0] < 3:  # leave version 1 active for the module's other tests
+                await client.post(f"/v1/models/{FAMILY}/versions/1/activate", headers=t.headers)
     assert failures == []
-    assert set(seen["here"]) == {1, v2} and set(seen["replica"]) == {1, v2}
+    assert {v for _, v in seen["here"]} == {1, v2} and {v for _, v in seen["replica"]} == {1, v2}
     r = await client.post(f"/v1/models/{FAMILY}/versions/1/activate", headers=t.headers)
     assert r.json() == {**r.json(), "version": 1, "previous_version": v2}
 
