@@ -54,8 +54,9 @@ def new_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def secret_box(settings: Settings) -> SecretBox:
-    """The box for these settings (a bad FLYWHEEL_SECRET_KEY is a SettingsError naming it)."""
+def secret_box(settings: Settings, *, create: bool = True) -> SecretBox:
+    """The box for these settings (a bad FLYWHEEL_SECRET_KEY is a SettingsError naming it).
+    `create=False`: never make a key file, even embedded (backup and restore only read keys)."""
     if settings.secret_key:
         keys = [k.strip().encode() for k in settings.secret_key.split(",") if k.strip()]
         try:
@@ -66,7 +67,7 @@ def secret_box(settings: Settings) -> SecretBox:
     path = settings.data_path / KEY_FILE
     if path.exists():
         return SecretBox([path.read_bytes().strip()])
-    if settings.embedded:
+    if settings.embedded and create:
         return SecretBox([_create_key_file(path)])
     return SecretBox(None)
 

@@ -176,6 +176,18 @@ def test_the_manifest_lists_every_object_with_its_sha256_and_no_secret(source, f
     assert not list(folder_backup.rglob("secret.key"))
 
 
+async def _is_empty(target: Deployment) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(target.settings.database_url)
+    try:
+        tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+    store = Path(target.settings.store_url.removeprefix("file://"))
+    return tables == 0 and not (store.exists() and any(p.is_file() for p in store.rglob("*")))
+
+
 async def test_every_plugin_s_rows_come_back(source, restored):
     tables = ["events", "drives_inventory", "drives_features", "drives_risk", "model_versions", "credit_runs",
               "credit_datasets", "rlaas_policies", "rlaas_interactions", "rlaas_rewards", "traces", "jobs"]
@@ -232,18 +244,6 @@ async def test_every_console_page_answers_the_same_after_restore(source, restore
     # Guards the comparison: the pages show the restored data (runs, traces, policies by id), not empty lists.
     assert len(shown) >= 8 and sum(bool(s["ids"]) for s in shown.values()) >= 4, \
         {path: len(s["ids"]) for path, s in shown.items()}
-
-
-async def _is_empty(target: Deployment) -> bool:
-    import asyncpg
-
-    conn = await asyncpg.connect(target.settings.database_url)
-    try:
-        tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-    finally:
-        await conn.close()
-    store = Path(target.settings.store_url.removeprefix("file://"))
-    return tables == 0 and not (store.exists() and any(p.is_file() for p in store.rglob("*")))
 
 
 async def test_a_restore_whose_secret_key_does_not_fit_is_refused_before_anything_is_written(
@@ -314,15 +314,7 @@ async def test_a_corrupted_object_is_refused_naming_its_key(flywheel_services, s
     target.write_bytes(bytes(data))
     restored, code, _, err = await restore_into(flywheel_services, source, str(damaged), tmp_path / "into")
     assert code == 1 and key in err and "SHA-256" in err, err
-    # Nothing was left behind: the database and the store are as empty as before.
-    import asyncpg
-
-    conn = await asyncpg.connect(restored.settings.database_url)
-    try:
-        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
-    finally:
-        await conn.close()
-    assert not [p for p in (tmp_path / "into" / "store").rglob("*") if p.is_file()]
+    assert await _is_empty(restored), "nothing was left behind: the database and the store are as empty as before"
 
 
 async def test_a_missing_object_is_refused_naming_its_key(flywheel_services, source, folder_backup, tmp_path):

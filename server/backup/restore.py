@@ -1,9 +1,9 @@
 """Restoring a backup into an empty database and an empty store, verified against its manifest.
 
 Order matters for what a failure leaves behind: everything is checked before
-anything is written (the manifest against this release, this server's
-secret key against the one the backup's secrets were sealed with, the
-targets being empty, the dump's checksum); objects are copied next, each checked before it
+anything is written (the manifest against this release, this server's secret
+key against the one the backup's secrets were sealed with, the targets being
+empty, the dump's checksum); objects are copied next, each checked before it
 is written, and removed again if one fails; the database comes last, in one
 transaction. A refused or failed restore leaves both targets empty.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flywheel.server.backup.errors import BackupRefused
 from flywheel.server.backup.manifest import Manifest
 from flywheel.server.errors import Unavailable
-from flywheel.server.secrets import KEY_FILE, SecretBox, secret_box
+from flywheel.server.secrets import SecretBox, secret_box
 from flywheel.server.settings import Settings, SettingsError
 
 PHRASE = "flywheel backup: the secret key check"
@@ -55,9 +55,7 @@ def _problem(box: SecretBox, token: str) -> str | None:
 
 
 def _box(settings: Settings) -> SecretBox:
-    if not settings.secret_key and not (settings.data_path / KEY_FILE).exists():
-        return SecretBox(None)  # secret_box would create a key file: neither command makes one
     try:
-        return secret_box(settings)
+        return secret_box(settings, create=False)  # neither command makes a key file
     except SettingsError as exc:
         raise BackupRefused(str(exc)) from None
