@@ -44,7 +44,7 @@ class SecretBox:
             raise Unavailable(MISSING, code="secret_key_missing")
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
-        except InvalidToken:
+        except (InvalidToken, UnicodeEncodeError):  # a token is url-safe base64: not ascii, not one
             # Never the token or any part of it in the message: it is the secret's ciphertext.
             raise Unavailable("a stored secret does not open with FLYWHEEL_SECRET_KEY (was the key rotated "
                               "without keeping the old one?)", code="secret_key_wrong") from None

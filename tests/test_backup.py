@@ -262,6 +262,19 @@ async def test_a_restore_whose_secret_key_does_not_fit_is_refused_before_anythin
     assert await _is_empty(target)
 
 
+async def test_a_tampered_key_check_is_refused_like_a_wrong_key(flywheel_services, source, folder_backup, tmp_path):
+    import shutil
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(folder_backup, tampered)
+    manifest = json.loads((tampered / "manifest.json").read_text())
+    manifest["secret_key_check"] = "gAAAAAü-not-a-token"
+    (tampered / "manifest.json").write_text(json.dumps(manifest))
+    target, code, _, err = await restore_into(flywheel_services, source, str(tampered), tmp_path / "into")
+    assert code == 2 and "does not open the backup's sealed secrets" in err and "Traceback" not in err, err
+    assert await _is_empty(target)
+
+
 def test_a_rotated_key_list_that_keeps_the_old_key_opens_the_backup_s_secrets(source, folder_backup):
     from flywheel.server.backup import BackupRefused
     from flywheel.server.backup.manifest import decode
